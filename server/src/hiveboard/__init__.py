@@ -1,0 +1,1 @@
+"""HiveBoard: self-hosted server and dashboard for HiveLoop."""
