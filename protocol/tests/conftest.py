@@ -1,0 +1,6 @@
+"""Make the protocol helper importable without installing anything."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
