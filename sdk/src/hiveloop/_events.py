@@ -1,0 +1,354 @@
+"""Turning what the caller recorded into wire-format events.
+
+The caller's thread only stores a builder function and its arguments (see
+``Agent._emit``); everything here runs on the sender thread: ids, timestamps,
+summaries, severities and the payload layout of protocol/events.schema.json.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from . import _ids
+from ._log import RateLimitedWarning
+
+if TYPE_CHECKING:
+    from ._actions import Action
+    from ._task import Task
+
+EVENT_TYPES = frozenset(
+    {
+        "agent_registered",
+        "heartbeat",
+        "task_started",
+        "task_completed",
+        "task_failed",
+        "action_started",
+        "action_completed",
+        "action_failed",
+        "retry_started",
+        "escalated",
+        "approval_requested",
+        "approval_received",
+        "custom",
+    }
+)
+SEVERITIES = frozenset({"debug", "info", "warn", "error"})
+MAX_SUMMARY_CHARS = 512
+MAX_ID_CHARS = 256
+MAX_PAYLOAD_BYTES = 32 * 1024
+
+_SEVERITY_BY_TYPE = {
+    "heartbeat": "debug",
+    "task_failed": "error",
+    "action_failed": "error",
+    "retry_started": "warn",
+    "escalated": "warn",
+}
+_SEVERITY_BY_ISSUE = {"critical": "error", "high": "error", "medium": "warn", "low": "info"}
+
+_oversize_warning = RateLimitedWarning()
+
+Event = dict[str, Any]
+Builder = Callable[..., Event]
+
+
+def default_severity(event_type: str, payload: Mapping[str, Any] | None) -> str:
+    """The wire format's severity defaults, refined by well-known payload kinds."""
+    kind = payload.get("kind") if payload else None
+    if kind is not None and payload is not None:
+        data = payload.get("data") or {}
+        if kind == "queue_snapshot":
+            return "debug"
+        if kind == "todo" and data.get("action") == "failed":
+            return "warn"
+        if kind == "plan_step" and data.get("action") == "failed":
+            return "error"
+        if kind == "issue":
+            return _SEVERITY_BY_ISSUE.get(str(data.get("severity")), "info")
+    return _SEVERITY_BY_TYPE.get(event_type, "info")
+
+
+def truncate(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def drop_none(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def format_timestamp(epoch: float) -> str:
+    """ISO 8601 in UTC with milliseconds, e.g. ``2026-03-01T09:15:02.118Z``."""
+    seconds = int(epoch)
+    millis = int((epoch - seconds) * 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+
+
+def finish(seq: int, epoch: float, event: Event) -> str:
+    """Add id, timestamp and severity to a built event and serialize it.
+
+    The payload is serialized on its own so that its size can be checked
+    against the server's limit without encoding anything twice.
+    """
+    event["event_id"] = _ids.as_uuid(seq)
+    event["timestamp"] = format_timestamp(epoch)
+    payload = event.pop("payload", None)
+    if "severity" not in event:
+        event["severity"] = default_severity(event["event_type"], payload)
+    head = _dumps(event)
+    if payload is None:
+        return head
+    return head[:-1] + ',"payload":' + _payload_json(payload, event["event_type"]) + "}"
+
+
+def _dumps(value: Any) -> str:
+    # ASCII output: the string's length is its size in bytes.
+    try:
+        return json.dumps(value, separators=(",", ":"), allow_nan=False, default=str)
+    except ValueError:  # NaN or infinity in user data: JSON has no spelling for it
+        return json.dumps(_finite(value), separators=(",", ":"), default=str)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _payload_json(payload: Mapping[str, Any], event_type: str) -> str:
+    """The payload, kept within the server's limits instead of losing the event."""
+    summary = payload.get("summary")
+    if isinstance(summary, str) and len(summary) > MAX_SUMMARY_CHARS:
+        payload = {**payload, "summary": truncate(summary, MAX_SUMMARY_CHARS)}
+    encoded = _dumps(payload)
+    if len(encoded) <= MAX_PAYLOAD_BYTES:
+        return encoded
+    _oversize_warning.warn(
+        "%s payload is %d bytes, over the %d byte limit: its data was replaced by a note",
+        event_type,
+        len(encoded),
+        MAX_PAYLOAD_BYTES,
+    )
+    fitted = {k: payload[k] for k in ("kind", "summary", "tags") if k in payload}
+    fitted["data"] = {"truncated": True, "original_bytes": len(encoded)}
+    return _dumps(fitted)
+
+
+# -- task and action scope ---------------------------------------------------
+
+
+def scope_fields(task: Task | None, action: Action | None) -> Event:
+    """The task and action fields shared by every event recorded in their scope."""
+    fields: Event = dict(task.wire_fields()) if task is not None else {}
+    if action is not None:
+        fields["action_id"] = action.action_id
+    return fields
+
+
+def _exception_fields(exc_info: tuple[str, str] | None) -> Event:
+    if exc_info is None:
+        return {}
+    return {"exception_type": exc_info[0], "exception_message": exc_info[1]}
+
+
+# -- builders: one per kind of record, called as builder(*args) ----------------
+
+
+def agent_registered(data: Event) -> Event:
+    return {
+        "event_type": "agent_registered",
+        "payload": {"summary": f"Agent {data['agent_id']} registered", "data": data["meta"]},
+    }
+
+
+def heartbeat(payload: Event | None) -> Event:
+    event: Event = {"event_type": "heartbeat"}
+    if payload:
+        event["payload"] = payload
+    return event
+
+
+def task_started(task: Task, action: Action | None) -> Event:
+    return {
+        "event_type": "task_started",
+        **scope_fields(task, action),
+        "payload": {"summary": f"Task {task.task_id} started"},
+    }
+
+
+def task_ended(
+    task: Task,
+    status: str,
+    duration_ms: int,
+    user_payload: Mapping[str, Any] | None,
+    exc_info: tuple[str, str] | None,
+) -> Event:
+    failed = status == "failure"
+    verb = "failed" if failed else "completed"
+    payload: Event = {"summary": f"Task {task.task_id} {verb}", **_exception_fields(exc_info)}
+    if user_payload:
+        payload.update(user_payload)
+    return {
+        "event_type": "task_failed" if failed else "task_completed",
+        **scope_fields(task, None),
+        "status": status,
+        "duration_ms": duration_ms,
+        "payload": payload,
+    }
+
+
+def action_started(action: Action) -> Event:
+    event = {"event_type": "action_started", **scope_fields(action.task, action)}
+    if action.parent is not None:
+        event["parent_action_id"] = action.parent.action_id
+    event["payload"] = action.base_payload()
+    return event
+
+
+def action_ended(
+    action: Action,
+    duration_ms: int,
+    user_payload: Mapping[str, Any] | None,
+    exc_info: tuple[str, str] | None,
+) -> Event:
+    event = {
+        "event_type": "action_failed" if exc_info else "action_completed",
+        **scope_fields(action.task, action),
+    }
+    if action.parent is not None:
+        event["parent_action_id"] = action.parent.action_id
+    payload = {**action.base_payload(), **_exception_fields(exc_info)}
+    if user_payload:
+        payload.update(user_payload)
+    event["status"] = "failure" if exc_info else "success"
+    event["duration_ms"] = duration_ms
+    event["payload"] = payload
+    return event
+
+
+def llm_summary(
+    name: str, model: str, tokens_in: int | None, tokens_out: int | None, cost: float | None
+) -> str:
+    details = []
+    if tokens_in is not None or tokens_out is not None:
+        details.append(f"{tokens_in or 0} in / {tokens_out or 0} out")
+    if cost is not None:
+        details.append(f"${cost:g}")
+    suffix = f" ({', '.join(details)})" if details else ""
+    return f"{name} → {model}{suffix}"
+
+
+def llm_call(
+    task: Task | None,
+    action: Action | None,
+    name: str,
+    model: str,
+    tokens_in: int | None,
+    tokens_out: int | None,
+    cost: float | None,
+    duration_ms: int | None,
+    prompt_preview: str | None,
+    response_preview: str | None,
+    metadata: Mapping[str, Any] | None,
+) -> Event:
+    data = drop_none(
+        {
+            "name": name,
+            "model": model,
+            "tokens_in": tokens_in,
+            "tokens_out": tokens_out,
+            "cost": cost,
+            "duration_ms": duration_ms,
+            "prompt_preview": prompt_preview,
+            "response_preview": response_preview,
+            "metadata": metadata,
+        }
+    )
+    return kind_event(
+        task,
+        action,
+        "llm_call",
+        llm_summary(name, model, tokens_in, tokens_out, cost),
+        data,
+        ["llm"],
+    )
+
+
+def kind_event(
+    task: Task | None,
+    action: Action | None,
+    kind: str,
+    summary: str,
+    data: Event,
+    tags: list[str],
+) -> Event:
+    """A ``custom`` event carrying one of the well-known payload kinds."""
+    return {
+        "event_type": "custom",
+        **scope_fields(task, action),
+        "payload": {"kind": kind, "summary": summary, "data": data, "tags": tags},
+    }
+
+
+def narrative(
+    task: Task | None,
+    action: Action | None,
+    event_type: str,
+    summary: str,
+    data: Event,
+    parent_event_seq: int | str | None,
+) -> Event:
+    """Retries, escalations and approvals: a summary, optional data, an optional cause."""
+    event: Event = {"event_type": event_type, **scope_fields(task, action)}
+    if parent_event_seq is not None:
+        event["parent_event_id"] = (
+            parent_event_seq
+            if isinstance(parent_event_seq, str)
+            else _ids.as_uuid(parent_event_seq)
+        )
+    payload: Event = {"summary": summary}
+    if data:
+        payload["data"] = data
+    event["payload"] = payload
+    return event
+
+
+def custom(
+    task: Task | None,
+    action: Action | None,
+    event_type: str,
+    payload: Mapping[str, Any] | None,
+    severity: str | None,
+    parent_event_id: str | None,
+) -> Event:
+    event: Event = {"event_type": event_type, **scope_fields(task, action)}
+    if severity is not None:
+        event["severity"] = severity
+    if parent_event_id is not None:
+        event["parent_event_id"] = parent_event_id
+    if payload is not None:
+        event["payload"] = dict(payload)
+    return event
+
+
+def queue_summary(depth: Any, oldest_age_seconds: Any) -> str:
+    summary = f"Queue: {depth} items"
+    if oldest_age_seconds is not None:
+        summary += f", oldest {oldest_age_seconds}s"
+    return summary
+
+
+def scheduled_summary(items: list[Mapping[str, Any]]) -> str:
+    runs = [str(item["next_run"]) for item in items if item.get("next_run")]
+    summary = f"{len(items)} scheduled items"
+    if runs:
+        summary += f", next at {min(runs)}"
+    return summary

@@ -1,0 +1,352 @@
+"""When events leave: a bounded queue drained by one background sender thread.
+
+The caller's side (``submit``) appends a tuple to a deque and returns. The
+sender turns records into JSON, groups them by agent, cuts batches within the
+server's limits and delivers them with retries. A full queue drops its oldest
+records and counts them; nothing here ever blocks or raises into the caller.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from . import _events
+from ._log import RateLimitedWarning, logger
+from ._transport import SendResult, Transport
+
+RETRY_DELAYS: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0)
+MAX_BODY_BYTES = 900_000  # under the server's 1 MB, leaving room for the envelope
+DRAIN_CHUNK = 5_000
+
+
+class EventSource(Protocol):
+    """What a record's producer offers the sender: its batch envelope."""
+
+    def envelope_json(self) -> str: ...
+
+
+# (id number, epoch seconds, producing agent, builder, builder arguments)
+Record = tuple[int, float, EventSource, Callable[..., dict[str, Any]], tuple[Any, ...]]
+
+
+class _FlushMarker:
+    """Queued by ``flush``: the sender sets it once everything before it is handled."""
+
+    def __init__(self, lost_before: int) -> None:
+        self.done = threading.Event()
+        self.lost_before = lost_before
+        self.complete = False
+
+
+@dataclass(frozen=True)
+class DeliveryStats:
+    """A snapshot of what the SDK did with its events, from ``hb.stats()``.
+
+    ``dropped`` counts lost events by reason: ``queue_full`` (the oldest were
+    dropped to make room), ``rejected`` (the server refused them: a 4xx, or
+    per-event errors in a 207), ``retries_exhausted`` (the server stayed
+    unreachable through every retry), ``shutdown`` (still undelivered when
+    shutdown's timeout ran out), ``unserializable`` (an event could not be
+    encoded), ``closed`` (recorded after shutdown).
+    """
+
+    queued: int
+    sent: int
+    retried: int
+    dropped: dict[str, int] = field(default_factory=dict)
+    batches_sent: int = 0
+    last_error: str | None = None
+    last_error_at: float | None = None
+
+    @property
+    def dropped_total(self) -> int:
+        return sum(self.dropped.values())
+
+
+class BackgroundWorker:
+    """Owns the queue and the sender thread of one client."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        batch_size: int,
+        flush_interval: float,
+        max_queue_size: int,
+        retry_delays: Sequence[float] = RETRY_DELAYS,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        self._transport = transport
+        self._batch_size = batch_size
+        self._flush_interval = flush_interval
+        self._max_queue = max_queue_size
+        self._retry_delays = tuple(retry_delays)
+        self._sleep_hook = sleep
+        self._dropped_warning = RateLimitedWarning()
+        self._error_warning = RateLimitedWarning()
+        self._reset_state()
+
+    def _reset_state(self) -> None:
+        self._queue: deque[Record | _FlushMarker] = deque(maxlen=self._max_queue)
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+        self._closed = False
+        self._deadline: float | None = None
+        self._sent = 0
+        self._batches = 0
+        self._retried = 0
+        self._dropped: dict[str, int] = {}
+        self._last_error: str | None = None
+        self._last_error_at: float | None = None
+
+    # -- the caller's side --------------------------------------------------------
+
+    def submit(self, record: Record) -> None:
+        """Queue a record. Never blocks; on a full queue the oldest record is dropped."""
+        if self._thread is None:
+            if self._closed:
+                self._count_drop("closed", 1)
+                return
+            self._start()
+        queue = self._queue
+        if len(queue) >= self._max_queue:
+            self._count_drop("queue_full", 1)
+        queue.append(record)
+        if len(queue) >= self._batch_size and not self._wake.is_set():
+            self._wake.set()
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is not None or self._closed:
+                return
+            thread = threading.Thread(target=self._run, name="hiveloop-sender", daemon=True)
+            thread.start()
+            self._thread = thread
+
+    def after_fork(self) -> None:
+        """In a forked child: a new queue, new locks, a new connection pool, no thread yet.
+
+        Events the parent had queued stay the parent's to deliver.
+        """
+        self._reset_state()
+        reopen = getattr(self._transport, "reopen", None)
+        if reopen is not None:
+            reopen()
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until everything queued before this call is delivered or given up on.
+
+        Returns True when all of it was delivered, False on a timeout or a loss.
+        """
+        if self._thread is None:
+            return not self._queue
+        marker = _FlushMarker(self._lost_total())
+        self._queue.append(marker)
+        self._wake.set()
+        return marker.done.wait(timeout) and marker.complete
+
+    def close(self, timeout: float) -> bool:
+        """Deliver what can be delivered within ``timeout`` seconds, then stop the sender."""
+        with self._lock:
+            if self._closed:
+                return True
+            self._closed = True
+            # submit() now takes its slow path and counts late records as "closed".
+            thread, self._thread = self._thread, None
+        if thread is None:
+            return True
+        lost_before = self._lost_total()
+        self._deadline = time.monotonic() + timeout
+        self._stopping.set()
+        self._wake.set()
+        thread.join(timeout + 0.5)
+        return not thread.is_alive() and self._lost_total() == lost_before
+
+    def stats(self) -> DeliveryStats:
+        queued = sum(1 for item in list(self._queue) if not isinstance(item, _FlushMarker))
+        with self._lock:
+            return DeliveryStats(
+                queued=queued,
+                sent=self._sent,
+                retried=self._retried,
+                dropped=dict(self._dropped),
+                batches_sent=self._batches,
+                last_error=self._last_error,
+                last_error_at=self._last_error_at,
+            )
+
+    # -- the sender thread -----------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self._flush_interval)
+            self._wake.clear()
+            try:
+                self._drain()
+            except Exception:  # keep delivering whatever one bad record did
+                logger.exception("hiveloop sender hit an unexpected error; continuing")
+            if self._stopping.is_set() and not self._queue:
+                return
+
+    def _drain(self) -> None:
+        pending: list[Record] = []
+        queue = self._queue
+        while queue:
+            try:
+                item = queue.popleft()
+            except IndexError:
+                break
+            if isinstance(item, _FlushMarker):
+                self._deliver_records(pending)
+                pending = []
+                item.complete = self._lost_total() == item.lost_before
+                item.done.set()
+            else:
+                pending.append(item)
+                if len(pending) >= DRAIN_CHUNK:
+                    self._deliver_records(pending)
+                    pending = []
+        self._deliver_records(pending)
+
+    def _deliver_records(self, records: list[Record]) -> None:
+        if not records:
+            return
+        by_source: dict[int, tuple[EventSource, list[str]]] = {}
+        for seq, epoch, source, build, args in records:
+            try:
+                encoded = _events.finish(seq, epoch, build(*args))
+            except Exception:
+                logger.warning(
+                    "could not encode a %s event; dropped", build.__name__, exc_info=True
+                )
+                self._count_drop("unserializable", 1)
+                continue
+            entry = by_source.get(id(source))
+            if entry is None:
+                entry = by_source[id(source)] = (source, [])
+            entry[1].append(encoded)
+        for source, events in by_source.values():
+            try:
+                envelope = source.envelope_json()
+            except Exception:
+                logger.warning("could not encode an agent envelope; dropped", exc_info=True)
+                self._count_drop("unserializable", len(events))
+                continue
+            for batch in _batches(events, self._batch_size, MAX_BODY_BYTES - len(envelope)):
+                self._deliver(envelope, batch)
+
+    def _deliver(self, envelope: str, events: list[str]) -> None:
+        if self._time_left() == 0.0:
+            self._count_drop("shutdown", len(events))
+            return
+        body = ('{"envelope":' + envelope + ',"events":[' + ",".join(events) + "]}").encode()
+        attempt = 0
+        while True:
+            result = self._transport.send(body, len(events), self._time_left())
+            logger.debug(
+                "batch of %d events (%d bytes): %s", len(events), len(body), _describe(result)
+            )
+            if result.delivered:
+                self._record_delivery(len(events), result)
+                return
+            self._note_error(result.error or "unknown error")
+            if result.status == 413 and len(events) > 1:
+                half = len(events) // 2
+                self._deliver(envelope, events[:half])
+                self._deliver(envelope, events[half:])
+                return
+            if not result.retryable:
+                self._error_warning.warn("HiveBoard refused a batch (%s); dropped", result.error)
+                self._count_drop("rejected", len(events))
+                return
+            if attempt >= len(self._retry_delays):
+                self._error_warning.warn(
+                    "HiveBoard unreachable after %d retries (%s); batch dropped",
+                    attempt,
+                    result.error,
+                )
+                self._count_drop("retries_exhausted", len(events))
+                return
+            delay = max(self._retry_delays[attempt], result.retry_after or 0.0)
+            attempt += 1
+            if not self._wait_before_retry(delay):
+                self._count_drop("shutdown", len(events))
+                return
+            with self._lock:
+                self._retried += 1
+
+    def _wait_before_retry(self, delay: float) -> bool:
+        """Sleep before a retry; False when shutdown's deadline leaves no time for it."""
+        if self._sleep_hook is not None:
+            self._sleep_hook(delay)
+            return self._time_left() != 0.0
+        if self._deadline is None:
+            self._stopping.wait(delay)
+        if self._deadline is not None:
+            left = self._deadline - time.monotonic()
+            if left <= delay:
+                return False
+            time.sleep(delay)
+        return True
+
+    def _time_left(self) -> float | None:
+        if self._deadline is None:
+            return None
+        return max(0.0, self._deadline - time.monotonic())
+
+    # -- bookkeeping -------------------------------------------------------------------
+
+    def _record_delivery(self, count: int, result: SendResult) -> None:
+        with self._lock:
+            self._sent += count - result.rejected
+            self._batches += 1
+        if result.rejected:
+            self._note_error(result.error or "events rejected")
+            self._count_drop("rejected", result.rejected)
+
+    def _note_error(self, error: str) -> None:
+        with self._lock:
+            self._last_error = error
+            self._last_error_at = time.time()
+
+    def _count_drop(self, reason: str, count: int) -> None:
+        with self._lock:
+            self._dropped[reason] = self._dropped.get(reason, 0) + count
+            total = self._dropped[reason]
+        self._dropped_warning.warn("hiveloop dropped events (%s: %d so far)", reason, total)
+
+    def _lost_total(self) -> int:
+        with self._lock:
+            return sum(self._dropped.values())
+
+
+def _batches(events: list[str], max_events: int, max_bytes: int) -> list[list[str]]:
+    """Cut events into batches within the event-count and body-size limits."""
+    batches: list[list[str]] = []
+    current: list[str] = []
+    size = 0
+    for encoded in events:
+        cost = len(encoded) + 1
+        if current and (len(current) >= max_events or size + cost > max_bytes):
+            batches.append(current)
+            current, size = [], 0
+        current.append(encoded)
+        size += cost
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _describe(result: SendResult) -> str:
+    if result.delivered:
+        return f"HTTP {result.status}, {result.rejected} rejected"
+    return f"failed ({result.error}), {'will retry' if result.retryable else 'not retryable'}"
