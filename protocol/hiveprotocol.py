@@ -52,7 +52,7 @@ def _describe(error: jsonschema.ValidationError) -> str:
     if error.validator in ("maxLength", "minLength") and isinstance(instance, str):
         word = "most" if error.validator == "maxLength" else "least"
         return f"expected at {word} {limit} characters, got {len(instance)}"
-    message = error.message
+    message = str(error.message)
     if len(message) > _MAX_MESSAGE:
         message = message[: _MAX_MESSAGE - 3] + "..."
     return message

@@ -142,8 +142,7 @@ class IngestRecorder:
         """Base URL without a trailing slash, e.g. ``http://127.0.0.1:54321``."""
         if self._server is None:
             raise RuntimeError("IngestRecorder is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     # -- scripting -------------------------------------------------------------------------
 
@@ -274,7 +273,7 @@ def _make_handler(recorder: IngestRecorder) -> type[BaseHTTPRequestHandler]:
 
         def _read_body(self) -> bytes:
             if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-                chunks = []
+                chunks: list[bytes] = []
                 while True:
                     size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
                     if size == 0:

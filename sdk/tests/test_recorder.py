@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import http.client
 import json
 import threading
 import time
@@ -124,3 +125,19 @@ def test_validate_body_fixture_checks_the_schema(validate_body: Any) -> None:
     bad["events"][0]["event_type"] = "nonsense"
     with pytest.raises(jsonschema.ValidationError, match="events/0/event_type"):
         validate_body(bad)
+
+
+def test_chunked_body_and_keep_alive(recorder: IngestRecorder) -> None:
+    port = int(recorder.url.rsplit(":", 1)[1])
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        for n in (1, 2):
+            data = json.dumps(_body(n)).encode()
+            chunks = iter([data[:10], data[10:]])
+            conn.request("POST", "/v1/ingest", body=chunks, encode_chunked=True)
+            resp = conn.getresponse()
+            assert resp.status == 200 and json.loads(resp.read())["accepted"] == n
+    finally:
+        conn.close()
+    assert [len(b["events"]) for b in recorder.bodies()] == [1, 2]
+    assert recorder.requests[0].headers["transfer-encoding"] == "chunked"

@@ -305,3 +305,37 @@ def test_released_client_speaks_the_wire_format(
     issues = [ev["payload"]["data"] for _, ev in events if _kind(ev) == "issue"]
     assert {i["severity"] for i in issues} >= {"critical", "high", "medium", "low"}
     assert {i["action"] for i in issues} == {"reported", "resolved"}
+
+
+RETRY_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import hiveloop
+
+    hb = hiveloop.init(api_key=sys.argv[2], endpoint=sys.argv[1], flush_interval=60.0)
+    hb.agent("retrying-agent", heartbeat_interval=0)
+    hiveloop.shutdown(timeout=10)
+    """
+)
+
+
+@pytest.mark.timeout(600)
+def test_released_client_resends_the_same_batch_after_503(
+    released_python: Path, recorder: IngestRecorder, tmp_path: Path
+) -> None:
+    """A retried batch reuses its event_ids, which is why the server must deduplicate."""
+    recorder.respond(503)
+    script = tmp_path / "retry_agent.py"
+    script.write_text(RETRY_SCRIPT, encoding="utf-8")
+    run = subprocess.run(
+        [str(released_python), str(script), recorder.url, API_KEY],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-4000:]
+    assert [r.response_status for r in recorder.requests] == [503, 200]
+    first, second = recorder.bodies()
+    assert first == second and first["events"][0]["event_type"] == "agent_registered"
