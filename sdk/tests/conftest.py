@@ -45,3 +45,37 @@ def closed_port_url() -> Iterator[str]:
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     finally:
         sock.close()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_sdk(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every test starts without a client and without HIVELOOP_* variables."""
+    import hiveloop
+
+    for name in ("HIVELOOP_API_KEY", "HIVELOOP_ENDPOINT", "HIVELOOP_ENVIRONMENT"):
+        monkeypatch.delenv(name, raising=False)
+    hiveloop.reset()
+    yield
+    hiveloop.reset()
+
+
+@pytest.fixture
+def hb(recorder: IngestRecorder) -> Iterator[Any]:
+    """A client reporting to the recorder, flushing quickly; shut down before the recorder."""
+    import hiveloop
+
+    yield hiveloop.init(api_key="hb_test_sdk", endpoint=recorder.url, flush_interval=0.05)
+    hiveloop.reset()
+
+
+def sent_events(recorder: IngestRecorder, client: Any, *, skip_housekeeping: bool = True) -> list:
+    """Flush, then the recorded events (each with its envelope's agent_id)."""
+    assert client.flush(5.0), client.stats()
+    events = []
+    for envelope, event in recorder.events():
+        kind = (event.get("payload") or {}).get("kind")
+        housekeeping = event["event_type"] in ("agent_registered", "heartbeat")
+        if skip_housekeeping and (housekeeping or kind == "queue_snapshot"):
+            continue
+        events.append({"agent_id": envelope["agent_id"], **event})
+    return events
