@@ -1,0 +1,1 @@
+"""The read side: tenant-scoped, index-backed SQL behind the Query API (one module per resource)."""

@@ -1,0 +1,245 @@
+"""Raw events: the filtered listing and the tail that feeds the live stream.
+
+The listing is keyset-paginated on ``(ts, id)``, newest first, using the
+``(tenant_id, ts)`` family of indexes.  The tail reads ``id > cursor`` in ``id`` order:
+the autoincrement id is the only order that every process agrees on, so a stream
+served by one process sees events that another process ingested.
+
+PostgreSQL hands out sequence values at insert time, not commit time, so a slow
+transaction can commit id 100 after id 101 is already visible.  :class:`Tail` keeps the
+ids it skipped over for a short grace period and looks for them again, instead of
+losing them.  (Gaps are also normal without any race: a duplicate ``event_id`` that
+ingest ignores still consumes a sequence value; those gaps simply expire.)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Table, or_, select
+
+from hiveboard.storage.read.filters import Scope, one_of, where_scope
+from hiveboard.storage.read.pagination import Keyset
+from hiveboard.storage.tables import agent_status_transitions, agents, events
+
+e = events
+
+BY_TIME = Keyset("events:ts", (e.c.ts, e.c.id))
+
+EVENT_COLUMNS = (
+    e.c.id,
+    e.c.event_id,
+    e.c.ts,
+    e.c.received_at,
+    e.c.event_type,
+    e.c.severity,
+    e.c.agent_id,
+    e.c.agent_type,
+    e.c.environment,
+    e.c.group_name,
+    e.c.project_id,
+    e.c.task_id,
+    e.c.task_type,
+    e.c.task_run_id,
+    e.c.correlation_id,
+    e.c.action_id,
+    e.c.parent_action_id,
+    e.c.status,
+    e.c.duration_ms,
+    e.c.parent_event_id,
+    e.c.payload_kind,
+    e.c.summary,
+    e.c.payload,
+)
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """Event-specific filters on top of the shared :class:`Scope`."""
+
+    event_types: list[str] | None = None
+    severities: list[str] | None = None
+    payload_kinds: list[str] | None = None
+    task_id: str | None = None
+    task_run_id: str | None = None
+
+
+def _apply(query: Any, scope: Scope, flt: EventFilter, *, timed: bool = True) -> Any:
+    query = where_scope(query, e, scope, time_column=e.c.ts if timed else None)
+    for cond in (
+        one_of(e.c.event_type, flt.event_types),
+        one_of(e.c.severity, flt.severities),
+        one_of(e.c.payload_kind, flt.payload_kinds),
+        e.c.task_id == flt.task_id if flt.task_id is not None else None,
+        e.c.task_run_id == flt.task_run_id if flt.task_run_id is not None else None,
+    ):
+        if cond is not None:
+            query = query.where(cond)
+    return query
+
+
+def list_events(
+    conn: Connection, scope: Scope, flt: EventFilter, *, cursor: str | None, limit: int
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of raw events, newest first."""
+    query = _apply(select(*EVENT_COLUMNS), scope, flt)
+    rows = conn.execute(BY_TIME.page(query, cursor, limit)).all()
+    page, next_cursor = BY_TIME.split(rows, limit)
+    return [dict(r._mapping) for r in page], next_cursor
+
+
+def max_event_id(conn: Connection, tenant_id: str) -> int:
+    """The newest event id of the tenant: where a fresh stream starts."""
+    value = conn.execute(
+        select(e.c.id).where(e.c.tenant_id == tenant_id).order_by(e.c.id.desc()).limit(1)
+    ).scalar()
+    return int(value or 0)
+
+
+def max_transition_id(conn: Connection, tenant_id: str) -> int:
+    """The newest status transition id of the tenant."""
+    t = agent_status_transitions
+    value = conn.execute(
+        select(t.c.id).where(t.c.tenant_id == tenant_id).order_by(t.c.id.desc()).limit(1)
+    ).scalar()
+    return int(value or 0)
+
+
+def _transition_query(scope: Scope) -> Any:
+    t = agent_status_transitions
+    a = agents
+    query = (
+        select(
+            t.c.id,
+            t.c.agent_id,
+            t.c.at,
+            t.c.from_status,
+            t.c.to_status,
+            t.c.reason,
+            a.c.environment,
+            a.c.group_name,
+        )
+        .join(a, (a.c.tenant_id == t.c.tenant_id) & (a.c.agent_id == t.c.agent_id))
+        .where(t.c.tenant_id == scope.tenant_id)
+    )
+    if scope.agent_id is not None:
+        query = query.where(t.c.agent_id == scope.agent_id)
+    if scope.environment is not None:
+        query = query.where(a.c.environment == scope.environment)
+    if scope.group is not None:
+        query = query.where(a.c.group_name == scope.group)
+    return query
+
+
+@dataclass
+class _Cursor:
+    """Position in one id-ordered table, plus ids skipped that may still commit.
+
+    The position advances over the table's *global* id sequence (an index-only scan of
+    the primary key), not over the rows this stream wants: then the ids missing from
+    the sequence are exactly the in-flight (or discarded) inserts, a handful, rather
+    than every other tenant's and agent's rows.
+    """
+
+    table: Table
+    last: int
+    gaps: dict[int, float] = field(default_factory=dict)
+    saturated: bool = False
+    """The last step saw a full window: more is waiting right now."""
+
+    def step(self, conn: Connection, now: float, grace: float, window: int) -> Any:
+        """Advance over committed ids; return the condition selecting the new ones."""
+        ids_col = self.table.c.id
+        seen_where = ids_col > self.last
+        if self.gaps:
+            seen_where = or_(seen_where, ids_col.in_(sorted(self.gaps)))
+        seen = [
+            int(r[0])
+            for r in conn.execute(select(ids_col).where(seen_where).order_by(ids_col).limit(window))
+        ]
+        self.saturated = len(seen) >= window
+        late = [rid for rid in seen if rid in self.gaps]
+        fresh = [rid for rid in seen if rid > self.last]
+        for rid in late:
+            del self.gaps[rid]
+        for gap, expires in list(self.gaps.items()):
+            if expires <= now:
+                del self.gaps[gap]
+        previous = self.last
+        if fresh:
+            present = set(fresh)
+            for missing in range(previous + 1, fresh[-1]):
+                if missing not in present and len(self.gaps) < 10_000:
+                    self.gaps[missing] = now + grace
+            self.last = fresh[-1]
+        conds = []
+        if fresh:
+            conds.append((ids_col > previous) & (ids_col <= self.last))
+        if late:
+            conds.append(ids_col.in_(late))
+        return or_(*conds) if conds else None
+
+
+class Tail:
+    """Reads what is new since the last call: events and status transitions.
+
+    ``Tail`` instances belong to one stream connection; they are not shared.  The
+    position (``event_id``, ``transition_id``) is what ``Last-Event-ID`` carries.
+    """
+
+    def __init__(
+        self,
+        scope: Scope,
+        flt: EventFilter,
+        *,
+        event_after: int,
+        transition_after: int,
+        want_events: bool = True,
+        want_transitions: bool = True,
+        grace_seconds: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.scope = scope
+        self.filter = flt
+        self.events = _Cursor(e, event_after)
+        self.transitions = _Cursor(agent_status_transitions, transition_after)
+        self.want_events = want_events
+        self.want_transitions = want_transitions
+        self.grace = grace_seconds
+        self.clock = clock
+
+    @property
+    def position(self) -> tuple[int, int]:
+        return self.events.last, self.transitions.last
+
+    @property
+    def saturated(self) -> bool:
+        """More rows were waiting than one poll reads: poll again without waiting."""
+        return self.events.saturated or self.transitions.saturated
+
+    def poll(self, conn: Connection, limit: int = 2000) -> list[tuple[str, dict[str, Any]]]:
+        """New events and transitions, each list in id order (events first).
+
+        Returns ``("event", row)`` and ``("transition", row)`` pairs.  When more than
+        ``limit`` are waiting, the rest come on the next call.
+        """
+        now = self.clock()
+        out: list[tuple[str, dict[str, Any]]] = []
+        if self.want_events:
+            cond = self.events.step(conn, now, self.grace, limit)
+            if cond is not None:
+                query = _apply(select(*EVENT_COLUMNS), self.scope, self.filter, timed=False)
+                rows = conn.execute(query.where(cond).order_by(e.c.id)).all()
+                out.extend(("event", dict(r._mapping)) for r in rows)
+        if self.want_transitions:
+            cond = self.transitions.step(conn, now, self.grace, limit)
+            if cond is not None:
+                t = agent_status_transitions
+                rows = conn.execute(
+                    _transition_query(self.scope).where(cond).order_by(t.c.id)
+                ).all()
+                out.extend(("transition", dict(r._mapping)) for r in rows)
+        return out
