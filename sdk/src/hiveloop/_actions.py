@@ -62,7 +62,7 @@ class Action:
         """Start timing and record ``action_started``, under the current task and action."""
         agent = self._agent
         self.parent = agent._action_var.get()
-        self.task = agent._task_var.get()
+        self.task = agent._current_task()
         self._started = time.perf_counter()
         agent._emit(_events.action_started, (self,))
 

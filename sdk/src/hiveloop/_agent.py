@@ -100,6 +100,13 @@ class Agent:
             setattr(self, name, value)
         self._envelope = None
 
+    def _current_task(self) -> Task | None:
+        """The open task of this context; skips tasks already ended from another thread."""
+        task = self._task_var.get()
+        while task is not None and task.ended:
+            task = task.parent
+        return task
+
     def _register(self) -> None:
         meta = {
             "type": self.agent_type,
@@ -173,7 +180,7 @@ class Agent:
     def _kind(
         self, kind: str, summary: str, data: dict[str, Any], tags: list[str], scoped: bool = True
     ) -> None:
-        task = self._task_var.get() if scoped else None
+        task = self._current_task() if scoped else None
         action = self._action_var.get() if scoped else None
         self._emit(_events.kind_event, (task, action, kind, summary, data, tags))
 
@@ -214,7 +221,7 @@ class Agent:
         self._emit(
             _events.llm_call,
             (
-                self._task_var.get(),
+                self._current_task(),
                 self._action_var.get(),
                 name,
                 model,
@@ -314,7 +321,7 @@ class Agent:
         parent_event_id: str | None = None,
     ) -> None:
         """Record any of the 13 event types; inside a task it belongs to that task."""
-        self._custom(self._task_var.get(), event_type, payload, severity, parent_event_id)
+        self._custom(self._current_task(), event_type, payload, severity, parent_event_id)
 
 
 def _call_callback(callback: Callback | None, name: str, agent_id: str) -> dict[str, Any] | None:

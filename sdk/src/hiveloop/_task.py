@@ -52,9 +52,9 @@ class Task:
         self._run_id: str | int = task_run_id if task_run_id is not None else _ids.next_seq()
         self._wire: dict[str, Any] | None = None
         self._token: Token[Task | None] | None = None
-        self._parent: Task | None = None
+        self.parent: Task | None = None
         self._started_at: float | None = None
-        self._ended = False
+        self.ended = False
         self._payload: Mapping[str, Any] | None = None
         self._plan_steps: int | None = None
         self._plan_revision = 0
@@ -109,7 +109,7 @@ class Task:
 
     def _start(self) -> None:
         var = self._agent._task_var
-        self._parent = var.get()
+        self.parent = var.get()
         self._token = var.set(self)
         self._started_at = time.perf_counter()
         self._agent._emit(_events.task_started, (self, None))
@@ -133,9 +133,9 @@ class Task:
         self._payload = payload
 
     def _end(self, status: str, exc_info: tuple[str, str] | None) -> None:
-        if self._ended:
+        if self.ended:
             return
-        self._ended = True
+        self.ended = True
         started = self._started_at
         duration_ms = 0 if started is None else int((time.perf_counter() - started) * 1000)
         self._agent._emit(_events.task_ended, (self, status, duration_ms, self._payload, exc_info))
@@ -152,7 +152,7 @@ class Task:
             # Ended from another thread or asyncio task than the one that started
             # it (manual lifecycle): only undo what this task did to that context.
             if var.get() is self:
-                var.set(self._parent)
+                var.set(self.parent)
 
     # -- events inside the run ---------------------------------------------------
 
