@@ -12,11 +12,10 @@ from typing import Any
 
 import hiveloop
 import pytest
+from conftest import REPO_ROOT
 from hiveloop._transport import HttpTransport
 from hiveloop._worker import RETRY_DELAYS, BackgroundWorker
 from recorder import IngestRecorder
-
-from conftest import REPO_ROOT
 
 
 class RecordingSleep:
