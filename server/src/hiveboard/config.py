@@ -1,0 +1,164 @@
+"""Settings: every ``HIVEBOARD_*`` variable declared once, validated at start.
+
+Precedence is explicit: CLI flag (passed as a keyword argument) > environment variable >
+default. An invalid value fails at start with an error naming the variable and the
+accepted values, instead of surfacing later as a confusing runtime failure.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+LogLevel = Literal["debug", "info", "warning", "error", "critical"]
+SECRET_KEY_FILE = "secret.key"
+
+
+class SettingsError(ValueError):
+    """A setting has an invalid value; the message names the variable and what it accepts."""
+
+
+class Settings(BaseSettings):
+    """HiveBoard server configuration (environment prefix ``HIVEBOARD_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="HIVEBOARD_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("./hiveboard-data"))
+    """Directory for the SQLite file and local state (the generated secret key)."""
+
+    database_url: SecretStr | None = None
+    """``sqlite:///path/file.db`` or ``postgresql+psycopg://user:pass@host/db``.
+    Default: ``hiveboard.db`` inside ``data_dir``. Kept secret: it may hold a password."""
+
+    host: str = "127.0.0.1"
+    """Interface to bind; loopback by default so nothing is exposed by accident."""
+
+    port: int = Field(default=8080, ge=1, le=65535)
+
+    secret_key: SecretStr | None = None
+    """Signs session cookies. Generated once and persisted in ``data_dir`` when absent."""
+
+    detector_interval_seconds: float = Field(default=5.0, gt=0, le=3600)
+    """How often the background detector re-evaluates every agent's status."""
+
+    log_level: LogLevel = "info"
+
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    """Largest accepted (decompressed) ingest body; larger bodies get 413."""
+
+    rate_limit_per_key: float = Field(default=1000.0, ge=0)
+    """Ingest requests per second allowed per API key (burst: twice that); 0 disables."""
+
+    retention_days: int = Field(default=30, ge=0)
+    """Raw events older than this may be pruned; 0 keeps everything."""
+
+    bootstrap: bool = True
+    """Create a default tenant, admin user and ingest key on first start of an empty DB."""
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("database_url", mode="after")
+    @classmethod
+    def _check_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        raw = value.get_secret_value()
+        try:
+            backend = make_url(raw).get_backend_name()
+        except Exception as exc:
+            raise ValueError(f"cannot parse database URL: {exc}") from None
+        if backend not in ("sqlite", "postgresql"):
+            raise ValueError(
+                "use sqlite:///path/to/file.db or postgresql+psycopg://user:pass@host/db"
+            )
+        if raw.startswith(("postgresql://", "postgres://")):
+            # One driver everywhere: psycopg 3.
+            raw = "postgresql+psycopg://" + raw.split("://", 1)[1]
+        return SecretStr(raw)
+
+    # -- derived values ------------------------------------------------------------------
+
+    @property
+    def effective_database_url(self) -> str:
+        """The URL to connect to, password included: never log it (use printable_database_url)."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"sqlite:///{(self.data_dir / 'hiveboard.db').resolve()}"
+
+    @property
+    def printable_database_url(self) -> str:
+        """The database URL with any password masked, safe for logs and error messages."""
+        return make_url(self.effective_database_url).render_as_string(hide_password=True)
+
+    @property
+    def python_log_level(self) -> int:
+        return int(logging.getLevelName(self.log_level.upper()))
+
+    def ensure_secret_key(self) -> str:
+        """Return the secret key, generating and persisting one in ``data_dir`` when absent."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        path = self.data_dir / SECRET_KEY_FILE
+        if path.exists():
+            key = path.read_text().strip()
+        else:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            key = secrets.token_urlsafe(48)
+            path.write_text(key)
+            path.chmod(0o600)
+        self.secret_key = SecretStr(key)
+        return key
+
+    def __repr_args__(self) -> Any:
+        # SecretStr already masks; show the printable URL instead of '**********'.
+        for name, value in super().__repr_args__():
+            if name == "database_url" and value is not None:
+                yield name, self.printable_database_url
+            else:
+                yield name, value
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build Settings from the environment plus explicit overrides (CLI flags win).
+
+    Raises SettingsError whose message names each bad ``HIVEBOARD_*`` variable and what
+    it accepts.
+    """
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**clean)
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "?"
+        var = f"HIVEBOARD_{field.upper()}"
+        accepted = _accepted(field, err)
+        lines.append(f"{var}: {err['msg']}" + (f" (accepted: {accepted})" if accepted else ""))
+    return "invalid settings:\n  " + "\n  ".join(lines)
+
+
+def _accepted(field: str, err: Any) -> str:
+    hints = {
+        "log_level": "debug, info, warning, error, critical",
+        "port": "an integer 1..65535",
+        "detector_interval_seconds": "a number of seconds > 0 and <= 3600",
+        "max_body_bytes": "an integer >= 1024",
+        "rate_limit_per_key": "a number >= 0 (0 disables)",
+        "retention_days": "an integer >= 0 (0 keeps everything)",
+        "bootstrap": "true or false",
+        "database_url": "sqlite:///path/file.db or postgresql+psycopg://user:pass@host/db",
+    }
+    return hints.get(field, "")

@@ -1,0 +1,1 @@
+"""Derived state: pure functions from stored facts (and an injected clock) to what operators see."""

@@ -1,0 +1,377 @@
+"""Validation of ingest bodies, exactly per wire-format.md.
+
+Two levels, with different consequences:
+
+* **Batch errors** (``BatchError``) reject the whole request with 400: the body is not
+  JSON, has no envelope, or carries more than 500 events. The message names the field
+  and the limit so an SDK author can fix it.
+* **Event errors** (``EventError``) reject one event and never its neighbours; they are
+  reported in the 207 body with the codes ``missing_field``, ``invalid_event_type``,
+  ``invalid_timestamp``, ``field_too_long``, ``payload_too_large``, ``invalid_field``.
+
+Unknown extra fields are ignored. NUL characters are stripped from every string
+(PostgreSQL cannot store them in text or JSON) and the response carries a warning saying
+so; everything else in the text is kept as sent.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from hiveboard.ingest.model import EVENT_TYPES, SEVERITIES, Batch, Envelope, Event, EventError
+
+MAX_EVENTS = 500
+MAX_PAYLOAD_BYTES = 32 * 1024
+MAX_SUMMARY = 512
+MAX_ID = 256
+MAX_FUTURE = timedelta(days=1)
+
+ENVELOPE_LIMITS = {
+    "agent_id": MAX_ID,
+    "agent_type": MAX_ID,
+    "agent_version": MAX_ID,
+    "framework": MAX_ID,
+    "runtime": MAX_ID,
+    "sdk_version": MAX_ID,
+    "environment": 64,
+    "group": 128,
+}
+OPTIONAL_STRINGS = (
+    "project_id",
+    "agent_id",
+    "agent_type",
+    "task_id",
+    "task_type",
+    "task_run_id",
+    "correlation_id",
+    "action_id",
+    "parent_action_id",
+    "status",
+    "parent_event_id",
+)
+WELL_KNOWN_KINDS = frozenset(
+    {"llm_call", "plan_created", "plan_step", "queue_snapshot", "todo", "scheduled", "issue"}
+)
+TASK_SCOPED_KINDS = frozenset({"plan_created", "plan_step"})
+ISSUE_SEVERITY = {"critical": "error", "high": "error", "medium": "warn", "low": "info"}
+
+
+class BatchError(Exception):
+    """The request as a whole is malformed (HTTP 400)."""
+
+    def __init__(self, code: str, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details
+
+
+class _Reject(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        self.message = message
+
+
+def parse_body(raw: bytes) -> Any:
+    """Decode a JSON body; BatchError ``invalid_json`` naming the position on failure."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BatchError("invalid_json", f"request body is not valid JSON: {exc}") from None
+
+
+def validate_batch(body: Any, *, now: datetime | None = None) -> Batch:
+    """Validate a decoded body; BatchError for batch-level faults, else a Batch."""
+    if not isinstance(body, dict):
+        raise BatchError(
+            "invalid_body", "request body must be a JSON object with envelope and events"
+        )
+    envelope = _envelope(body.get("envelope"))
+    events = body.get("events")
+    if events is None:
+        raise BatchError("missing_events", "field 'events' is required: a list of 1..500 events")
+    if not isinstance(events, list):
+        raise BatchError("invalid_events", "field 'events' must be a list of 1..500 events")
+    if not events:
+        raise BatchError("empty_batch", "field 'events' must hold at least 1 event")
+    if len(events) > MAX_EVENTS:
+        raise BatchError(
+            "too_many_events",
+            f"field 'events' holds {len(events)} events; the limit is {MAX_EVENTS} per batch",
+            {"limit": MAX_EVENTS, "received": len(events)},
+        )
+    now = now or datetime.now(UTC)
+    batch = Batch(envelope=envelope, received=len(events))
+    nul_events = 0
+    for raw in events:
+        event_id = raw.get("event_id") if isinstance(raw, dict) else None
+        event_id = event_id if isinstance(event_id, str) else None
+        try:
+            event, had_nul = _event(raw, envelope, now)
+        except _Reject as rej:
+            batch.errors.append(EventError(event_id, rej.code, rej.message))
+            continue
+        nul_events += had_nul
+        batch.events.append(event)
+    if nul_events:
+        batch.warnings.append(
+            f"{nul_events} event(s) contained NUL characters (\\u0000); they were removed "
+            "because the database cannot store them"
+        )
+    return batch
+
+
+def _envelope(raw: Any) -> Envelope:
+    if raw is None:
+        raise BatchError("missing_envelope", "field 'envelope' is required (with agent_id)")
+    if not isinstance(raw, dict):
+        raise BatchError("invalid_envelope", "field 'envelope' must be a JSON object")
+    values: dict[str, str] = {}
+    for name, limit in ENVELOPE_LIMITS.items():
+        value = raw.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise BatchError(
+                "invalid_envelope", f"envelope.{name} must be a string", {"field": name}
+            )
+        value = value.replace("\x00", "")
+        if len(value) > limit:
+            raise BatchError(
+                "invalid_envelope",
+                f"envelope.{name} is {len(value)} characters; the limit is {limit}",
+                {"field": name, "limit": limit},
+            )
+        values[name] = value
+    if not values.get("agent_id"):
+        raise BatchError(
+            "invalid_envelope",
+            "envelope.agent_id is required: a string of 1..256 characters",
+            {"field": "agent_id"},
+        )
+    return Envelope(
+        agent_id=values["agent_id"],
+        agent_type=values.get("agent_type") or "general",
+        agent_version=values.get("agent_version"),
+        framework=values.get("framework"),
+        runtime=values.get("runtime"),
+        sdk_version=values.get("sdk_version"),
+        environment=values.get("environment") or "production",
+        group=values.get("group") or "default",
+    )
+
+
+def _strip_nul(value: Any) -> tuple[Any, bool]:
+    """Remove NUL characters from every string (keys included); report whether any were."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return value.replace("\x00", ""), True
+        return value, False
+    if isinstance(value, dict):
+        found = False
+        out = {}
+        for k, v in value.items():
+            k2, f1 = _strip_nul(k)
+            v2, f2 = _strip_nul(v)
+            out[k2] = v2
+            found = found or f1 or f2
+        return out, found
+    if isinstance(value, list):
+        found = False
+        items = []
+        for v in value:
+            v2, f = _strip_nul(v)
+            items.append(v2)
+            found = found or f
+        return items, found
+    return value, False
+
+
+def _event(raw: Any, envelope: Envelope, now: datetime) -> tuple[Event, bool]:
+    if not isinstance(raw, dict):
+        raise _Reject("invalid_field", "each event must be a JSON object")
+    raw, had_nul = _strip_nul(raw)
+    event_id = _required_string(raw, "event_id")
+    ts = _timestamp(raw.get("timestamp"), now)
+    event_type = raw.get("event_type")
+    if event_type is None:
+        raise _Reject("missing_field", "field 'event_type' is required")
+    if not isinstance(event_type, str) or event_type not in EVENT_TYPES:
+        raise _Reject(
+            "invalid_event_type",
+            f"event_type {str(event_type)[:64]!r} is not one of: {', '.join(sorted(EVENT_TYPES))}",
+        )
+    fields = {name: _optional_string(raw, name) for name in OPTIONAL_STRINGS}
+    duration = _duration(raw.get("duration_ms"))
+    payload = _payload(raw.get("payload"), event_type, fields["task_id"])
+    kind = payload.get("kind") if payload else None
+    summary = payload.get("summary") if payload else None
+    severity = raw.get("severity")
+    if severity is None:
+        severity = default_severity(event_type, kind, payload)
+    elif not isinstance(severity, str) or severity not in SEVERITIES:
+        raise _Reject("invalid_field", "field 'severity' must be one of: debug, info, warn, error")
+    event = Event(
+        event_id=event_id,
+        ts=ts,
+        event_type=event_type,
+        severity=severity,
+        agent_id=fields.pop("agent_id") or envelope.agent_id,
+        agent_type=fields.pop("agent_type") or envelope.agent_type,
+        envelope=envelope,
+        duration_ms=duration,
+        payload=payload,
+        payload_kind=kind if isinstance(kind, str) else None,
+        summary=summary if isinstance(summary, str) else None,
+        **fields,
+    )
+    return event, had_nul
+
+
+def _required_string(raw: dict[str, Any], name: str) -> str:
+    value = raw.get(name)
+    if value is None:
+        raise _Reject("missing_field", f"field '{name}' is required")
+    if not isinstance(value, str) or not value:
+        raise _Reject("invalid_field", f"field '{name}' must be a non-empty string")
+    if len(value) > MAX_ID:
+        raise _Reject(
+            "field_too_long", f"field '{name}' is {len(value)} characters; limit {MAX_ID}"
+        )
+    return value
+
+
+def _optional_string(raw: dict[str, Any], name: str) -> str | None:
+    value = raw.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _Reject("invalid_field", f"field '{name}' must be a string")
+    if len(value) > MAX_ID:
+        raise _Reject(
+            "field_too_long", f"field '{name}' is {len(value)} characters; limit {MAX_ID}"
+        )
+    return value or None
+
+
+def _timestamp(value: Any, now: datetime) -> datetime:
+    if value is None:
+        raise _Reject("missing_field", "field 'timestamp' is required (ISO 8601 with timezone)")
+    if not isinstance(value, str) or len(value) > 64:
+        raise _Reject("invalid_timestamp", "field 'timestamp' must be an ISO 8601 string")
+    try:
+        ts = datetime.fromisoformat(value)
+    except ValueError:
+        raise _Reject(
+            "invalid_timestamp",
+            f"timestamp {value!r} is not ISO 8601 (e.g. 2026-03-01T09:15:02.118Z)",
+        ) from None
+    # A timestamp without a zone is taken as UTC, which is what every SDK sends.
+    ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+    if ts - now > MAX_FUTURE:
+        raise _Reject("invalid_timestamp", f"timestamp {value!r} is more than 1 day in the future")
+    return ts
+
+
+def _duration(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise _Reject("invalid_field", "field 'duration_ms' must be an integer >= 0")
+    if value > 2**62:
+        raise _Reject("invalid_field", "field 'duration_ms' is too large")
+    return int(value)
+
+
+def _payload(value: Any, event_type: str, task_id: str | None) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise _Reject("invalid_field", "field 'payload' must be a JSON object")
+    size = len(orjson.dumps(value))
+    if size > MAX_PAYLOAD_BYTES:
+        raise _Reject(
+            "payload_too_large",
+            f"payload is {size} bytes serialized; the limit is {MAX_PAYLOAD_BYTES} bytes",
+        )
+    kind = value.get("kind")
+    if kind is not None and not isinstance(kind, str):
+        raise _Reject("invalid_field", "field 'payload.kind' must be a string")
+    summary = value.get("summary")
+    if summary is not None:
+        if not isinstance(summary, str):
+            raise _Reject("invalid_field", "field 'payload.summary' must be a string")
+        if len(summary) > MAX_SUMMARY:
+            raise _Reject(
+                "field_too_long",
+                f"payload.summary is {len(summary)} characters; the limit is {MAX_SUMMARY}",
+            )
+    data = value.get("data")
+    if data is not None and not isinstance(data, dict):
+        raise _Reject("invalid_field", "field 'payload.data' must be a JSON object")
+    tags = value.get("tags")
+    if tags is not None and not isinstance(tags, list):
+        raise _Reject("invalid_field", "field 'payload.tags' must be a list of strings")
+    if kind in WELL_KNOWN_KINDS and event_type == "custom":
+        _check_kind(kind, summary, data or {}, task_id)
+    return value
+
+
+def _check_kind(kind: str, summary: Any, data: dict[str, Any], task_id: str | None) -> None:
+    if summary is None:
+        raise _Reject("missing_field", f"payload.summary is required for kind {kind!r}")
+    if kind in TASK_SCOPED_KINDS and task_id is None:
+        raise _Reject("missing_field", f"field 'task_id' is required for kind {kind!r}")
+    if kind == "llm_call":
+        for name in ("name", "model"):
+            if not isinstance(data.get(name), str) or not data.get(name):
+                raise _Reject("missing_field", f"payload.data.{name} is required for llm_call")
+        for name in ("tokens_in", "tokens_out"):
+            v = data.get(name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+                raise _Reject("invalid_field", f"payload.data.{name} must be an integer >= 0")
+        cost = data.get("cost")
+        if cost is not None and (
+            isinstance(cost, bool) or not isinstance(cost, int | float) or cost < 0
+        ):
+            raise _Reject("invalid_field", "payload.data.cost must be a number >= 0 (USD)")
+    elif kind == "queue_snapshot":
+        depth = data.get("depth")
+        if depth is None:
+            raise _Reject("missing_field", "payload.data.depth is required for queue_snapshot")
+        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
+            raise _Reject("invalid_field", "payload.data.depth must be an integer >= 0")
+    elif kind == "plan_step":
+        idx = data.get("step_index")
+        if isinstance(idx, bool) or not isinstance(idx, int):
+            raise _Reject("missing_field", "payload.data.step_index (integer) is required")
+    elif kind == "issue":
+        sev = data.get("severity")
+        if sev is not None and (not isinstance(sev, str) or sev not in ISSUE_SEVERITY):
+            raise _Reject(
+                "invalid_field", "payload.data.severity must be critical, high, medium or low"
+            )
+
+
+def default_severity(event_type: str, kind: Any, payload: dict[str, Any] | None) -> str:
+    """The severity wire-format.md assigns when the event carries none."""
+    data = (payload or {}).get("data")
+    data = data if isinstance(data, dict) else {}
+    if kind == "queue_snapshot":
+        return "debug"
+    if kind == "todo" and data.get("action") == "failed":
+        return "warn"
+    if kind == "plan_step" and data.get("action") == "failed":
+        return "error"
+    if kind == "issue":
+        return ISSUE_SEVERITY.get(str(data.get("severity")), "warn")
+    if event_type == "heartbeat":
+        return "debug"
+    if event_type.endswith("_failed"):
+        return "error"
+    if event_type in ("retry_started", "escalated"):
+        return "warn"
+    return "info"

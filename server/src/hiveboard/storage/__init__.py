@@ -1,0 +1,1 @@
+"""Storage: the Storage protocol (base.py) and its SQL implementation for SQLite and PostgreSQL."""

@@ -1,0 +1,554 @@
+"""Derived state under tasks: task runs, actions, LLM calls, plans, approvals/escalations.
+
+Rows touched by a batch are loaded once, merged in Python with order-independent rules
+(``min`` for starts, newest terminal event wins for ends, counters only ever add events
+that were just inserted) and written back. The caller holds the agent's row lock, so no
+other transaction changes this agent's runs meanwhile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, func, select, update
+
+from hiveboard.derive.cost import PriceOverride, llm_call_cost
+from hiveboard.derive.status import task_run_status
+from hiveboard.ingest.model import Event
+from hiveboard.storage.dialect import insert
+from hiveboard.storage.tables import actions, approvals, llm_calls, plan_steps, plans, task_runs
+
+RunKey = tuple[str, str]
+PREVIEW_CHARS = 2000
+
+
+@dataclass
+class TaskEffects:
+    """What the agent row and the rollups need to know about this batch's task events."""
+
+    touched: bool = False
+    ended: list[tuple[datetime, str, datetime | None]] = field(default_factory=list)
+    llm: dict[str, tuple[float | None, int, int]] = field(default_factory=dict)
+    durations: dict[str, int] = field(default_factory=dict)
+
+
+def apply(
+    conn: Connection,
+    tenant_id: str,
+    agent_id: str,
+    evs: list[Event],
+    prices: Callable[[], dict[str, PriceOverride]],
+) -> TaskEffects:
+    effects = TaskEffects()
+    scoped = [ev for ev in evs if ev.task_id is not None]
+    runs = _load_runs(conn, tenant_id, agent_id, scoped)
+    for ev in scoped:
+        _touch(runs, tenant_id, agent_id, ev)
+    effects.touched = bool(scoped)
+
+    for ev in scoped:
+        run = runs[ev.run_key]  # type: ignore[index]
+        if ev.event_type == "task_started":
+            if run["started_at"] is None or ev.ts < run["started_at"]:
+                run["started_at"] = ev.ts
+        elif ev.event_type in ("task_completed", "task_failed"):
+            _end_run(run, ev)
+        elif ev.event_type == "escalated" and (
+            run["escalated_at"] is None or ev.ts > run["escalated_at"]
+        ):
+            run["escalated_at"] = ev.ts
+
+    _apply_llm_calls(conn, tenant_id, agent_id, evs, runs, prices, effects)
+    _apply_actions(conn, tenant_id, agent_id, scoped, runs)
+    _apply_plans(conn, tenant_id, agent_id, scoped)
+    approval_keys = _apply_approvals(conn, tenant_id, agent_id, evs)
+    if approval_keys:
+        _recount_pending(conn, tenant_id, agent_id, runs, approval_keys)
+
+    for run in runs.values():
+        if not run["_dirty"]:
+            continue
+        outcome = run["status"] if run["ended_at"] is not None else None
+        run["status"] = task_run_status(
+            outcome=outcome,
+            pending_approvals=run["pending_approvals"],
+            escalated=run["escalated_at"] is not None,
+            stuck=run["stuck_since"] is not None,
+        )
+        if run.get("_ended_now"):
+            effects.ended.append((run["ended_at"], run["status"], run["started_at"]))
+            effects.durations[run["_ended_now"]] = run["duration_ms"]
+    _write_runs(conn, runs)
+    return effects
+
+
+def _load_runs(
+    conn: Connection, tenant_id: str, agent_id: str, scoped: list[Event]
+) -> dict[RunKey, dict[str, Any]]:
+    task_ids = {ev.task_id for ev in scoped}
+    if not task_ids:
+        return {}
+    rows = conn.execute(
+        select(task_runs).where(
+            task_runs.c.tenant_id == tenant_id,
+            task_runs.c.agent_id == agent_id,
+            task_runs.c.task_id.in_(task_ids),
+        )
+    ).mappings()
+    return {(r["task_id"], r["task_run_id"]): {**r, "_new": False, "_dirty": False} for r in rows}
+
+
+def _touch(runs: dict[RunKey, dict[str, Any]], tenant_id: str, agent_id: str, ev: Event) -> None:
+    key = ev.run_key
+    assert key is not None
+    run = runs.get(key)
+    if run is None:
+        run = runs[key] = {
+            "_new": True,
+            "tenant_id": tenant_id,
+            "agent_id": agent_id,
+            "task_id": key[0],
+            "task_run_id": key[1],
+            "project_id": None,
+            "task_type": None,
+            "correlation_id": None,
+            "environment": ev.envelope.environment,
+            "group_name": ev.envelope.group,
+            "started_at": None,
+            "first_event_at": ev.ts,
+            "last_event_at": ev.ts,
+            "ended_at": None,
+            "status": "running",
+            "duration_ms": None,
+            "escalated_at": None,
+            "stuck_since": None,
+            "pending_approvals": 0,
+            "exception_type": None,
+            "exception_message": None,
+            "llm_call_count": 0,
+            "tokens_in": 0,
+            "tokens_out": 0,
+            "cost_usd": 0.0,
+            "cost_unknown_calls": 0,
+            "action_count": 0,
+            "error_count": 0,
+            "event_count": 0,
+        }
+    run["_dirty"] = True
+    run["event_count"] += 1
+    run["first_event_at"] = min(run["first_event_at"], ev.ts)
+    if ev.ts > run["last_event_at"]:
+        run["last_event_at"] = ev.ts
+    if run["stuck_since"] is not None and ev.ts > run["stuck_since"]:
+        run["stuck_since"] = None  # it moved again after the detector flagged it
+    for name in ("project_id", "task_type", "correlation_id"):
+        if run[name] is None and getattr(ev, name) is not None:
+            run[name] = getattr(ev, name)
+
+
+def _end_run(run: dict[str, Any], ev: Event) -> None:
+    if run["ended_at"] is not None and ev.ts < run["ended_at"]:
+        return  # an older terminal event arriving late does not override the newer one
+    run["ended_at"] = ev.ts
+    run["status"] = "completed" if ev.event_type == "task_completed" else "failed"
+    start = run["started_at"] or run["first_event_at"]
+    computed = max(0, int((ev.ts - start).total_seconds() * 1000))
+    run["duration_ms"] = ev.duration_ms if ev.duration_ms is not None else computed
+    payload = ev.payload or {}
+    exc_type = payload.get("exception_type")
+    exc_msg = payload.get("exception_message")
+    run["exception_type"] = str(exc_type)[:256] if exc_type is not None else None
+    run["exception_message"] = str(exc_msg) if exc_msg is not None else None
+    run["_ended_now"] = ev.event_id
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return None
+
+
+def _text(value: Any, limit: int) -> str | None:
+    return value[:limit] if isinstance(value, str) else None
+
+
+def _apply_llm_calls(
+    conn: Connection,
+    tenant_id: str,
+    agent_id: str,
+    evs: list[Event],
+    runs: dict[RunKey, dict[str, Any]],
+    prices: Callable[[], dict[str, PriceOverride]],
+    effects: TaskEffects,
+) -> None:
+    rows = []
+    for ev in evs:
+        if ev.payload_kind != "llm_call":
+            continue
+        data = ev.data
+        tin, tout = _int(data.get("tokens_in")), _int(data.get("tokens_out"))
+        reported = data.get("cost")
+        reported = float(reported) if isinstance(reported, int | float) else None
+        model = _text(data.get("model"), 256)
+        cost = llm_call_cost(
+            model=model,
+            tokens_in=tin,
+            tokens_out=tout,
+            reported=reported,
+            overrides=prices() if reported is None else None,
+        )
+        rows.append(
+            {
+                "tenant_id": tenant_id,
+                "event_id": ev.event_id,
+                "agent_id": agent_id,
+                "project_id": ev.project_id,
+                "task_id": ev.task_id,
+                "task_run_id": ev.task_run_id or ("" if ev.task_id else None),
+                "task_type": ev.task_type,
+                "action_id": ev.action_id,
+                "ts": ev.ts,
+                "name": _text(data.get("name"), 512),
+                "model": model,
+                "tokens_in": tin,
+                "tokens_out": tout,
+                "cost_usd": cost.cost_usd,
+                "cost_source": cost.source,
+                "matched_model": cost.matched_model,
+                "duration_ms": _int(data.get("duration_ms")),
+                "prompt_preview": _text(data.get("prompt_preview"), PREVIEW_CHARS),
+                "response_preview": _text(data.get("response_preview"), PREVIEW_CHARS),
+            }
+        )
+        effects.llm[ev.event_id] = (cost.cost_usd, tin or 0, tout or 0)
+        run = runs.get(ev.run_key) if ev.run_key else None
+        if run is not None:
+            run["llm_call_count"] += 1
+            run["tokens_in"] += tin or 0
+            run["tokens_out"] += tout or 0
+            if cost.cost_usd is None:
+                run["cost_unknown_calls"] += 1
+            else:
+                run["cost_usd"] += cost.cost_usd
+    if rows:
+        conn.execute(
+            insert(conn, llm_calls).on_conflict_do_nothing(
+                index_elements=["tenant_id", "event_id"]
+            ),
+            rows,
+        )
+
+
+def _apply_actions(
+    conn: Connection,
+    tenant_id: str,
+    agent_id: str,
+    scoped: list[Event],
+    runs: dict[RunKey, dict[str, Any]],
+) -> None:
+    action_evs = [ev for ev in scoped if ev.event_type.startswith("action_") and ev.action_id]
+    if not action_evs:
+        return
+    ids = {ev.action_id for ev in action_evs}
+    existing = {
+        r["action_id"]: dict(r)
+        for r in conn.execute(
+            select(actions).where(
+                actions.c.tenant_id == tenant_id,
+                actions.c.agent_id == agent_id,
+                actions.c.action_id.in_(ids),
+            )
+        ).mappings()
+    }
+    new: dict[str, dict[str, Any]] = {}
+    changed: dict[str, dict[str, Any]] = {}
+    for ev in action_evs:
+        aid = ev.action_id
+        assert aid is not None
+        row = new.get(aid) or changed.get(aid) or existing.get(aid)
+        if row is None:
+            row = new[aid] = {
+                "tenant_id": tenant_id,
+                "agent_id": agent_id,
+                "action_id": aid,
+                "parent_action_id": ev.parent_action_id,
+                "task_id": ev.task_id,
+                "task_run_id": ev.task_run_id or "",
+                "name": None,
+                "function": None,
+                "started_at": None,
+                "ended_at": None,
+                "status": "running",
+                "duration_ms": None,
+                "exception_type": None,
+                "exception_message": None,
+            }
+            runs[ev.run_key]["action_count"] += 1  # type: ignore[index]
+        elif aid not in new:
+            changed[aid] = row
+        payload = ev.payload or {}
+        row["parent_action_id"] = row["parent_action_id"] or ev.parent_action_id
+        row["name"] = row["name"] or _text(payload.get("action_name"), 512)
+        row["function"] = row["function"] or _text(payload.get("function"), 512)
+        if ev.event_type == "action_started":
+            if row["started_at"] is None or ev.ts < row["started_at"]:
+                row["started_at"] = ev.ts
+            continue
+        if ev.event_type == "action_failed":
+            runs[ev.run_key]["error_count"] += 1  # type: ignore[index]
+        if row["ended_at"] is None or ev.ts >= row["ended_at"]:
+            row["ended_at"] = ev.ts
+            row["status"] = "completed" if ev.event_type == "action_completed" else "failed"
+            start = row["started_at"]
+            computed = int((ev.ts - start).total_seconds() * 1000) if start else None
+            row["duration_ms"] = ev.duration_ms if ev.duration_ms is not None else computed
+            row["exception_type"] = _text(payload.get("exception_type"), 256)
+            row["exception_message"] = _text(payload.get("exception_message"), 10_000)
+    if new:
+        conn.execute(actions.insert(), list(new.values()))
+    if changed:
+        cols = ("parent_action_id", "name", "function", "started_at", "ended_at", "status",
+                "duration_ms", "exception_type", "exception_message")  # fmt: skip
+        conn.execute(
+            update(actions)
+            .where(
+                actions.c.tenant_id == bindparam("k_tenant"),
+                actions.c.agent_id == bindparam("k_agent"),
+                actions.c.action_id == bindparam("k_action"),
+            )
+            .values({c: bindparam(f"v_{c}") for c in cols}),
+            [
+                {"k_tenant": tenant_id, "k_agent": agent_id, "k_action": aid}
+                | {f"v_{c}": row[c] for c in cols}
+                for aid, row in changed.items()
+            ],
+        )
+
+
+def _apply_plans(conn: Connection, tenant_id: str, agent_id: str, scoped: list[Event]) -> None:
+    for ev in scoped:
+        if ev.payload_kind == "plan_created":
+            _plan_created(conn, tenant_id, agent_id, ev)
+        elif ev.payload_kind == "plan_step":
+            _plan_step(conn, tenant_id, agent_id, ev)
+
+
+def _plan_created(conn: Connection, tenant_id: str, agent_id: str, ev: Event) -> None:
+    data = ev.data
+    steps = data.get("steps") if isinstance(data.get("steps"), list) else []
+    revision = _int(data.get("revision")) or 1
+    key = {"tenant_id": tenant_id, "agent_id": agent_id, "task_id": ev.task_id,
+           "task_run_id": ev.task_run_id or "", "revision": revision}  # fmt: skip
+    conn.execute(
+        insert(conn, plans)
+        .values(**key, created_at=ev.ts, total_steps=len(steps), steps=steps)
+        .on_conflict_do_nothing(index_elements=list(key))
+    )
+    for pos, step in enumerate(steps):
+        step = step if isinstance(step, dict) else {"description": str(step)}
+        index = _int(step.get("index"))
+        stmt = insert(conn, plan_steps).values(
+            **key,
+            step_index=index if index is not None else pos,
+            description=_text(step.get("description"), 10_000),
+            state="pending",
+            updated_at=ev.ts,
+        )
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[*key, "step_index"],
+                set_={"description": stmt.excluded.description},
+            )
+        )
+
+
+def _plan_step(conn: Connection, tenant_id: str, agent_id: str, ev: Event) -> None:
+    data = ev.data
+    run_id = ev.task_run_id or ""
+    revision = _int(data.get("plan_revision"))
+    if revision is None:
+        revision = (
+            conn.execute(
+                select(func.max(plans.c.revision)).where(
+                    plans.c.tenant_id == tenant_id,
+                    plans.c.agent_id == agent_id,
+                    plans.c.task_id == ev.task_id,
+                    plans.c.task_run_id == run_id,
+                )
+            ).scalar()
+            or 1
+        )
+    state = data.get("action") if data.get("action") in (
+        "started", "completed", "failed", "skipped") else "started"  # fmt: skip
+    stmt = insert(conn, plan_steps).values(
+        tenant_id=tenant_id,
+        agent_id=agent_id,
+        task_id=ev.task_id,
+        task_run_id=run_id,
+        revision=revision,
+        step_index=data["step_index"],
+        description=_text(data.get("description"), 10_000) or ev.summary,
+        state=state,
+        updated_at=ev.ts,
+        turns=_int(data.get("turns")),
+        tokens=_int(data.get("tokens")),
+    )
+    t = plan_steps.c
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[
+                "tenant_id",
+                "agent_id",
+                "task_id",
+                "task_run_id",
+                "revision",
+                "step_index",
+            ],
+            set_={
+                "state": stmt.excluded.state,
+                "updated_at": stmt.excluded.updated_at,
+                "turns": func.coalesce(stmt.excluded.turns, t.turns),
+                "tokens": func.coalesce(stmt.excluded.tokens, t.tokens),
+            },
+            # Newest state per step wins; the "pending" placeholder always yields.
+            where=(t.updated_at <= stmt.excluded.updated_at) | (t.state == "pending"),
+        )
+    )
+
+
+def _apply_approvals(
+    conn: Connection, tenant_id: str, agent_id: str, evs: list[Event]
+) -> set[RunKey]:
+    """Record requests/escalations and match receipts; return the runs whose count changed."""
+    relevant = [
+        ev for ev in evs
+        if ev.event_type in ("approval_requested", "approval_received", "escalated")
+    ]  # fmt: skip
+    if not relevant:
+        return set()
+    pending = [
+        dict(r)
+        for r in conn.execute(
+            select(approvals).where(
+                approvals.c.tenant_id == tenant_id,
+                approvals.c.agent_id == agent_id,
+                approvals.c.state == "pending",
+            )
+        ).mappings()
+    ]
+    inserts: list[dict[str, Any]] = []
+    touched: set[RunKey] = set()
+    for ev in relevant:
+        run_key = ev.run_key
+        if ev.event_type in ("approval_requested", "escalated"):
+            row = {
+                "tenant_id": tenant_id,
+                "event_id": ev.event_id,
+                "kind": "approval" if ev.event_type == "approval_requested" else "escalation",
+                "agent_id": agent_id,
+                "task_id": ev.task_id,
+                "task_run_id": ev.task_run_id or ("" if ev.task_id else None),
+                "summary": ev.summary,
+                "payload": ev.payload,
+                "requested_at": ev.ts,
+                "received_at": None,
+                "received_event_id": None,
+                "wait_ms": None,
+                "state": "pending" if ev.event_type == "approval_requested" else "open",
+            }
+            inserts.append(row)
+            if row["kind"] == "approval":
+                pending.append(row)
+        else:
+            match = _match_request(pending, ev)
+            if match is None:
+                continue  # a receipt for a request we never saw; the raw event is kept
+            match["state"] = "received"
+            match["received_at"] = ev.ts
+            match["received_event_id"] = ev.event_id
+            match["wait_ms"] = max(0, int((ev.ts - match["requested_at"]).total_seconds() * 1000))
+            pending.remove(match)
+            if match not in inserts:
+                conn.execute(
+                    update(approvals)
+                    .where(
+                        approvals.c.tenant_id == tenant_id,
+                        approvals.c.event_id == match["event_id"],
+                    )
+                    .values(
+                        state="received",
+                        received_at=ev.ts,
+                        received_event_id=ev.event_id,
+                        wait_ms=match["wait_ms"],
+                    )
+                )
+            if match["task_id"] is not None:
+                touched.add((match["task_id"], match["task_run_id"] or ""))
+        if run_key is not None:
+            touched.add(run_key)
+    if inserts:
+        conn.execute(
+            insert(conn, approvals).on_conflict_do_nothing(
+                index_elements=["tenant_id", "event_id"]
+            ),
+            inserts,
+        )
+    return touched
+
+
+def _match_request(pending: list[dict[str, Any]], ev: Event) -> dict[str, Any] | None:
+    if ev.parent_event_id:
+        for row in pending:
+            if row["event_id"] == ev.parent_event_id:
+                return row
+    same_run = [
+        row for row in pending
+        if row["task_id"] == ev.task_id and (row["task_run_id"] or "") == (ev.task_run_id or "")
+    ]  # fmt: skip
+    return min(same_run, key=lambda r: r["requested_at"]) if same_run else None
+
+
+def _recount_pending(
+    conn: Connection,
+    tenant_id: str,
+    agent_id: str,
+    runs: dict[RunKey, dict[str, Any]],
+    keys: set[RunKey],
+) -> None:
+    counts = {
+        (r.task_id, r.task_run_id or ""): r.n
+        for r in conn.execute(
+            select(approvals.c.task_id, approvals.c.task_run_id, func.count().label("n"))
+            .where(
+                approvals.c.tenant_id == tenant_id,
+                approvals.c.agent_id == agent_id,
+                approvals.c.state == "pending",
+                approvals.c.task_id.in_({k[0] for k in keys}),
+            )
+            .group_by(approvals.c.task_id, approvals.c.task_run_id)
+        )
+    }
+    for key in keys:
+        run = runs.get(key)
+        if run is not None:
+            run["pending_approvals"] = counts.get(key, 0)
+            run["_dirty"] = True
+
+
+def _write_runs(conn: Connection, runs: dict[RunKey, dict[str, Any]]) -> None:
+    cols = [c.name for c in task_runs.columns if c.name != "id"]
+    new = [{c: r[c] for c in cols} for r in runs.values() if r["_new"]]
+    old = [r for r in runs.values() if not r["_new"] and r["_dirty"]]
+    if new:
+        conn.execute(task_runs.insert(), new)
+    if old:
+        mutable = [c for c in cols if c not in ("tenant_id", "agent_id", "task_id", "task_run_id")]
+        conn.execute(
+            update(task_runs)
+            .where(task_runs.c.id == bindparam("k_id"))
+            .values({c: bindparam(f"v_{c}") for c in mutable}),
+            [{"k_id": r["id"]} | {f"v_{c}": r[c] for c in mutable} for r in old],
+        )

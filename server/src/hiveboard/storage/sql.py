@@ -1,0 +1,258 @@
+"""SqlStorage: the Storage implementation shared by SQLite and PostgreSQL.
+
+Writes: inside one process all write transactions on SQLite are serialised by a lock
+(SQLite allows one writer; waiting on a Python lock is cheaper and fairer than spinning
+on ``SQLITE_BUSY``) and begin with ``BEGIN IMMEDIATE``. On PostgreSQL writes run
+concurrently; per-agent derived state is serialised by locking the agent row
+(``SELECT … FOR UPDATE``) in ``write.apply_batch``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from datetime import UTC, datetime
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Connection, Engine, func, select, update
+
+from hiveboard.derive.cost import PriceOverride
+from hiveboard.derive.status import StatusDecision
+from hiveboard.ingest.model import Batch
+from hiveboard.storage import migrations, write
+from hiveboard.storage.base import (
+    KEY_KINDS,
+    ROLES,
+    AgentState,
+    ApiKey,
+    IngestResult,
+    Tenant,
+    Transition,
+    User,
+)
+from hiveboard.storage.dialect import insert
+from hiveboard.storage.engine import Backend, backend_of, create_db_engine
+from hiveboard.storage.tables import api_keys, price_overrides, tenants, users
+
+KEY_CACHE_SECONDS = 5.0
+"""How long a key lookup is cached per process; bounds how late a revocation made by
+*another* process takes effect here (revocations in this process apply at once)."""
+
+_hasher = PasswordHasher()
+# Verifying against a dummy hash when the user is unknown keeps timing uniform.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+def hash_key(secret: str) -> str:
+    """API keys are long random tokens, so a fast unsalted SHA-256 is enough to store them."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class SqlStorage:
+    """Storage over a SQLAlchemy engine (``sqlite`` or ``postgresql+psycopg`` URL)."""
+
+    def __init__(self, url: str, *, engine: Engine | None = None) -> None:
+        self.backend = backend_of(url)
+        self.engine = engine or create_db_engine(url)
+        self._write_lock = threading.Lock() if self.backend is Backend.SQLITE else None
+        self._key_cache: dict[str, tuple[float, ApiKey | None]] = {}
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        migrations.upgrade(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def write_tx(self) -> Iterator[Connection]:
+        """A write transaction: serialised on SQLite, committed on success."""
+        with self._write_lock or nullcontext():
+            conn = self.engine.connect().execution_options(hiveboard_write=True)
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                conn.close()
+
+    # -- tenancy and access ----------------------------------------------------------
+
+    def is_empty(self) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(tenants)).scalar_one() == 0
+
+    def create_tenant(self, name: str, tenant_id: str | None = None) -> Tenant:
+        tenant = Tenant(id=tenant_id or uuid.uuid4().hex[:16], name=name, created_at=_now())
+        with self.write_tx() as conn:
+            conn.execute(
+                tenants.insert().values(id=tenant.id, name=name, created_at=tenant.created_at)
+            )
+        return tenant
+
+    def list_tenants(self) -> list[Tenant]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(tenants).order_by(tenants.c.created_at)).all()
+        return [Tenant(r.id, r.name, r.created_at) for r in rows]
+
+    def create_api_key(self, tenant_id: str, kind: str, name: str = "") -> tuple[ApiKey, str]:
+        if kind not in KEY_KINDS:
+            raise ValueError(f"key kind must be one of {', '.join(KEY_KINDS)}, not {kind!r}")
+        secret = f"hb_{kind}_{secrets.token_urlsafe(32)}"
+        key = ApiKey(
+            id=uuid.uuid4().hex[:12],
+            tenant_id=tenant_id,
+            kind=kind,
+            name=name,
+            prefix=secret[: len(f"hb_{kind}_") + 6],
+            created_at=_now(),
+        )
+        with self.write_tx() as conn:
+            conn.execute(
+                api_keys.insert().values(
+                    id=key.id,
+                    tenant_id=tenant_id,
+                    kind=kind,
+                    name=name,
+                    prefix=key.prefix,
+                    key_hash=hash_key(secret),
+                    created_at=key.created_at,
+                )
+            )
+        return key, secret
+
+    def list_api_keys(self, tenant_id: str) -> list[ApiKey]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(api_keys)
+                .where(api_keys.c.tenant_id == tenant_id)
+                .order_by(api_keys.c.created_at)
+            ).all()
+        return [_key(r) for r in rows]
+
+    def revoke_api_key(self, tenant_id: str, key_id: str) -> bool:
+        with self.write_tx() as conn:
+            result = conn.execute(
+                update(api_keys)
+                .where(
+                    api_keys.c.tenant_id == tenant_id,
+                    api_keys.c.id == key_id,
+                    api_keys.c.revoked_at.is_(None),
+                )
+                .values(revoked_at=_now())
+            )
+        self._key_cache.clear()
+        return result.rowcount == 1
+
+    def authenticate_api_key(self, secret: str) -> ApiKey | None:
+        digest = hash_key(secret)
+        cached = self._key_cache.get(digest)
+        if cached is not None and time.monotonic() - cached[0] < KEY_CACHE_SECONDS:
+            return cached[1]
+        with self.engine.connect() as conn:
+            row = conn.execute(select(api_keys).where(api_keys.c.key_hash == digest)).first()
+        key = _key(row) if row is not None else None
+        if len(self._key_cache) > 10_000:
+            self._key_cache.clear()
+        self._key_cache[digest] = (time.monotonic(), key)
+        return key
+
+    def create_user(self, tenant_id: str, email: str, password: str, role: str) -> User:
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+        user = User(uuid.uuid4().hex[:12], tenant_id, email.strip().lower(), role, _now())
+        with self.write_tx() as conn:
+            conn.execute(
+                users.insert().values(
+                    id=user.id,
+                    tenant_id=tenant_id,
+                    email=user.email,
+                    password_hash=_hasher.hash(password),
+                    role=role,
+                    created_at=user.created_at,
+                )
+            )
+        return user
+
+    def verify_user(self, email: str, password: str) -> User | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(users).where(
+                    users.c.email == email.strip().lower(), users.c.disabled_at.is_(None)
+                )
+            ).first()
+        try:
+            _hasher.verify(row.password_hash if row else _DUMMY_HASH, password)
+        except (VerificationError, InvalidHashError):
+            return None
+        if row is None:
+            return None
+        return User(row.id, row.tenant_id, row.email, row.role, row.created_at)
+
+    def set_price_override(
+        self, tenant_id: str, model: str, input_per_mtok: float, output_per_mtok: float
+    ) -> None:
+        with self.write_tx() as conn:
+            stmt = insert(conn, price_overrides).values(
+                tenant_id=tenant_id,
+                model=model,
+                input_per_mtok=input_per_mtok,
+                output_per_mtok=output_per_mtok,
+                updated_at=_now(),
+            )
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["tenant_id", "model"],
+                    set_={
+                        "input_per_mtok": stmt.excluded.input_per_mtok,
+                        "output_per_mtok": stmt.excluded.output_per_mtok,
+                        "updated_at": stmt.excluded.updated_at,
+                    },
+                )
+            )
+
+    def price_overrides(self, tenant_id: str) -> dict[str, PriceOverride]:
+        with self.engine.connect() as conn:
+            return write.load_price_overrides(conn, tenant_id)
+
+    # -- write path ------------------------------------------------------------------
+
+    def ingest(self, tenant_id: str, batch: Batch, *, now: datetime) -> IngestResult:
+        with self.write_tx() as conn:
+            return write.apply_batch(conn, tenant_id, batch, now)
+
+    # -- detector --------------------------------------------------------------------
+
+    def agent_states(self) -> list[AgentState]:
+        with self.engine.connect() as conn:
+            return write.load_agent_states(conn)
+
+    def apply_status(
+        self, state: AgentState, decision: StatusDecision, now: datetime
+    ) -> Transition | None:
+        with self.write_tx() as conn:
+            return write.apply_status(conn, state, decision, now)
+
+
+def _key(row: Any) -> ApiKey:
+    return ApiKey(
+        id=row.id,
+        tenant_id=row.tenant_id,
+        kind=row.kind,
+        name=row.name,
+        prefix=row.prefix,
+        created_at=row.created_at,
+        last_used_at=row.last_used_at,
+        revoked_at=row.revoked_at,
+    )
