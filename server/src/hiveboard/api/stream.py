@@ -1,0 +1,221 @@
+"""``GET /v1/stream``: Server-Sent Events of new events and status transitions.
+
+The database is the source of truth: each connection tails the ``events`` and
+``agent_status_transitions`` tables by their autoincrement ids (see
+``storage.read.events.Tail``), so a stream served by one HiveBoard process also carries
+what other processes ingested.  The in-process broker is the doorbell: when this process
+commits a matching batch, the stream polls at once instead of at the next poll interval.
+
+Every message carries an SSE ``id`` of the form ``<event id>-<transition id>``: the
+position in both tables.  A client that reconnects with ``Last-Event-ID`` (browsers do
+so by themselves) resumes from there and misses nothing.  Heartbeat comments every
+~15 s keep proxies from closing an idle connection and carry the position too.
+
+A client too slow to keep up (its broker mailbox overflows) is dropped: the stream ends
+and the client resumes with ``Last-Event-ID``, now catching up from the database.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import anyio
+import orjson
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import StreamingResponse
+
+from hiveboard.api.auth import Principal, require_read_access
+from hiveboard.api.events import event_out
+from hiveboard.api.read_common import engine_of, query_error, split_list
+from hiveboard.live.broker import Broker, StreamFilter
+from hiveboard.storage.read.events import EventFilter, Tail, max_event_id, max_transition_id
+from hiveboard.storage.read.filters import Scope
+
+router = APIRouter(prefix="/v1", tags=["stream"])
+
+HEARTBEAT_SECONDS = 15.0
+POLL_SECONDS = 1.0
+"""Longest wait between database polls when the broker stays silent (other processes)."""
+RETRY_MS = 3000
+ALL_KINDS = "events,transitions"
+
+
+def _setting(request: Request, name: str, default: float) -> float:
+    """Tests shorten the intervals through ``app.state``; production uses the defaults."""
+    value = getattr(request.app.state, name, None)
+    return float(value) if value is not None else default
+
+
+def parse_position(value: str | None) -> tuple[int, int] | None:
+    """``"12-5"`` → ``(12, 5)``; a bare ``"12"`` resumes events only. None: not given."""
+    if not value:
+        return None
+    head, _, tail = value.strip().partition("-")
+    try:
+        events_after = int(head)
+        transitions_after = int(tail) if tail else None
+    except ValueError:
+        raise query_error(
+            400,
+            "invalid_parameter",
+            f"Last-Event-ID {value!r} was not sent by this stream: reconnect without it",
+            {"parameter": "Last-Event-ID"},
+        ) from None
+    if events_after < 0 or (transitions_after is not None and transitions_after < 0):
+        raise query_error(400, "invalid_parameter", "Last-Event-ID must not be negative")
+    return events_after, transitions_after if transitions_after is not None else -1
+
+
+def _sse(event: str | None, data: Any, ident: str | None) -> bytes:
+    lines = []
+    if event:
+        lines.append(f"event: {event}")
+    if data is not None:
+        lines.append("data: " + orjson.dumps(data, default=str).decode())
+    if ident:
+        lines.append(f"id: {ident}")
+    return ("\n".join(lines) + "\n\n").encode()
+
+
+def _transition_out(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "agent_id": row["agent_id"],
+        "at": row["at"].isoformat(),
+        "from_status": row["from_status"],
+        "to_status": row["to_status"],
+        "reason": row["reason"],
+        "environment": row["environment"],
+        "group": row["group_name"],
+    }
+
+
+@router.get(
+    "/stream",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "SSE stream"}},
+)
+async def stream(
+    request: Request,
+    principal: Annotated[Principal, Depends(require_read_access)],
+    environment: Annotated[str | None, Query(max_length=64)] = None,
+    group: Annotated[str | None, Query(max_length=128)] = None,
+    project: Annotated[str | None, Query(max_length=256)] = None,
+    agent: Annotated[str | None, Query(max_length=256)] = None,
+    type: Annotated[str | None, Query(description="Comma-separated event types")] = None,
+    severity: Annotated[str | None, Query(description="Comma-separated severities")] = None,
+    kind: Annotated[str | None, Query(description="Comma-separated payload kinds")] = None,
+    include: Annotated[
+        str, Query(description="events, transitions, or both")
+    ] = "events,transitions",
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+    resume: Annotated[
+        str | None, Query(description="Same as the Last-Event-ID header, for clients without it")
+    ] = None,
+) -> StreamingResponse:
+    """Live events (``event: event``) and status transitions (``event: transition``).
+
+    Filters are those of ``/v1/events``; a project filter hides transitions (agents
+    belong to no single project).  Without ``Last-Event-ID`` the stream starts now.
+    """
+    wanted = set(split_list(include) or [])
+    if not wanted or not wanted <= {"events", "transitions"}:
+        raise query_error(
+            400, "invalid_parameter", "include accepts events, transitions or both",
+            {"parameter": "include"},
+        )  # fmt: skip
+    tenant_id = principal.tenant_id
+    scope = Scope(
+        tenant_id=tenant_id,
+        environment=environment,
+        group=group,
+        project_id=project,
+        agent_id=agent,
+    )
+    flt = EventFilter(
+        event_types=split_list(type),
+        severities=split_list(severity),
+        payload_kinds=split_list(kind),
+    )
+    position = parse_position(last_event_id or resume)
+    engine = engine_of(request)
+
+    def start() -> tuple[int, int]:
+        with engine.connect() as conn:
+            return max_event_id(conn, tenant_id), max_transition_id(conn, tenant_id)
+
+    now_pos = await anyio.to_thread.run_sync(start)
+    if position is None:
+        position = now_pos
+    elif position[1] < 0:
+        position = (position[0], now_pos[1])
+    tail = Tail(
+        scope,
+        flt,
+        event_after=position[0],
+        transition_after=position[1],
+        want_events="events" in wanted,
+        want_transitions="transitions" in wanted and project is None,
+    )
+    broker: Broker | None = getattr(request.app.state, "broker", None)
+    doorbell = StreamFilter(
+        environment=environment,
+        group=group,
+        agent_id=agent,
+        event_types=frozenset(flt.event_types or ()),
+    )
+    heartbeat = _setting(request, "stream_heartbeat_seconds", HEARTBEAT_SECONDS)
+    poll_every = _setting(request, "stream_poll_seconds", POLL_SECONDS)
+
+    def poll() -> list[tuple[str, dict[str, Any]]]:
+        with engine.connect() as conn:
+            return tail.poll(conn)
+
+    async def body() -> AsyncIterator[bytes]:
+        sub = broker.subscribe(tenant_id, doorbell, maxsize=10_000) if broker else None
+        pos = f"{tail.position[0]}-{tail.position[1]}"
+        try:
+            yield f"retry: {RETRY_MS}\n: connected\nid: {pos}\n\n".encode()
+            last_sent = time.monotonic()
+            while True:
+                if sub is not None:
+                    sub.drain()
+                e_pos, t_pos = tail.position
+                items = await anyio.to_thread.run_sync(poll)
+                new_e, new_t = tail.position
+                for kind_, row in items:
+                    if kind_ == "event":
+                        e_pos = max(e_pos, row["id"])
+                        data = event_out(row)
+                        data["seq"] = data.pop("id")
+                        yield _sse("event", data, f"{e_pos}-{t_pos}")
+                    else:
+                        t_pos = max(t_pos, row["id"])
+                        yield _sse("transition", _transition_out(row), f"{new_e}-{t_pos}")
+                    last_sent = time.monotonic()
+                pos = f"{new_e}-{new_t}"
+                if tail.saturated:
+                    continue  # a backlog (resume after a long absence): keep reading
+                if sub is not None and sub.dropped:
+                    yield f": too slow, dropped; reconnect to resume\nid: {pos}\n\n".encode()
+                    return
+                if await request.is_disconnected():
+                    return
+                if time.monotonic() - last_sent >= heartbeat:
+                    yield f": heartbeat\nid: {pos}\n\n".encode()
+                    last_sent = time.monotonic()
+                wait = min(poll_every, max(0.0, heartbeat - (time.monotonic() - last_sent)))
+                if sub is not None:
+                    await sub.wait(timeout=wait)
+                else:
+                    await anyio.sleep(wait)
+        finally:
+            if sub is not None:
+                sub.close()
+
+    return StreamingResponse(
+        body(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
