@@ -53,8 +53,9 @@ class HiveBoard:
     ) -> Agent:
         """Register an agent (or return the one already registered under ``agent_id``).
 
-        Registration sends ``agent_registered`` and starts heartbeats, the
-        first one right away. Asking again for the same id returns the same
+        Registration sends ``agent_registered`` and the first heartbeat (its
+        callbacks run here, once), then heartbeats every ``heartbeat_interval``
+        seconds from a background thread; 0 disables them. Asking again for the same id returns the same
         agent with its metadata updated.
         """
         _check_agent_arguments(agent_id, heartbeat_interval, stuck_threshold)
@@ -84,7 +85,9 @@ class HiveBoard:
             )
             self._agents[agent_id] = agent
         agent._register()
-        self._heartbeats.add(agent)
+        if heartbeat_interval > 0:
+            agent._beat()  # the first heartbeat goes out with the registration
+            self._heartbeats.add(agent)
         return agent
 
     def get_agent(self, agent_id: str) -> Agent | None:

@@ -1,7 +1,7 @@
 """One thread that sends every agent's heartbeats on its own interval.
 
-The first heartbeat goes out as soon as an agent is registered, then one
-every ``heartbeat_interval`` seconds. User callbacks run on this thread, so a
+The first heartbeat goes out with the registration (see ``HiveBoard.agent``),
+then this thread sends one every ``heartbeat_interval`` seconds. User callbacks run on this thread, so a
 slow callback delays heartbeats but never the agent or event delivery.
 """
 
@@ -28,13 +28,13 @@ class HeartbeatScheduler:
         self._stopped = False
 
     def add(self, agent: Agent) -> None:
-        """Beat for ``agent`` now and then every interval (0 or less: never)."""
+        """Beat for ``agent`` every interval from now on (0 or less: never)."""
         if agent.heartbeat_interval <= 0:
             return
         with self._cond:
             if self._stopped:
                 return
-            self._due[agent] = time.monotonic()
+            self._due[agent] = time.monotonic() + agent.heartbeat_interval
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="hiveloop-heartbeat", daemon=True
