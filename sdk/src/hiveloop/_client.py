@@ -55,8 +55,8 @@ class HiveBoard:
 
         Registration sends ``agent_registered`` and the first heartbeat (its
         callbacks run here, once), then heartbeats every ``heartbeat_interval``
-        seconds from a background thread; 0 disables them. Asking again for the same id returns the same
-        agent with its metadata updated.
+        seconds from a background thread; 0 disables them. Asking again for
+        the same id returns the same agent with its metadata updated.
         """
         _check_agent_arguments(agent_id, heartbeat_interval, stuck_threshold)
         with self._lock:

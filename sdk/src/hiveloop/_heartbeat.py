@@ -1,8 +1,9 @@
 """One thread that sends every agent's heartbeats on its own interval.
 
 The first heartbeat goes out with the registration (see ``HiveBoard.agent``),
-then this thread sends one every ``heartbeat_interval`` seconds. User callbacks run on this thread, so a
-slow callback delays heartbeats but never the agent or event delivery.
+then this thread sends one every ``heartbeat_interval`` seconds. User
+callbacks run on this thread, so a slow callback delays heartbeats but never
+the agent or event delivery.
 """
 
 from __future__ import annotations
