@@ -28,10 +28,10 @@ typecheck: install
 	$(BIN)/mypy sdk/src
 
 test-sdk: install
-	$(BIN)/pytest sdk/tests
+	$(BIN)/pytest protocol/tests sdk/tests
 
 test-server: install system-deps
-	@if [ -d server/tests ] && ls server/tests/test_*.py >/dev/null 2>&1; then $(BIN)/pytest server/tests; \
+	@if find server/tests -name 'test_*.py' 2>/dev/null | grep -q .; then $(BIN)/pytest server/tests; \
 	else echo "server: no tests yet"; fi
 
 test: lint typecheck test-sdk test-server
