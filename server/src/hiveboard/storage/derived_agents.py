@@ -154,7 +154,9 @@ def _lock_agent(
             updated_at=now,
         )
         .on_conflict_do_nothing(index_elements=["tenant_id", "agent_id"])
-    ).rowcount
+        # RETURNING, not rowcount: psycopg reports -1 for INSERT … ON CONFLICT here.
+        .returning(agents.c.agent_id)
+    ).first()
     row = (
         conn.execute(
             select(agents)
@@ -164,7 +166,7 @@ def _lock_agent(
         .mappings()
         .one()
     )
-    return dict(row), created == 1
+    return dict(row), created is not None
 
 
 def _registration(ev: Event) -> dict[str, Any]:

@@ -64,12 +64,12 @@ def _newer_wins(
     conn: Connection, table: Any, row: dict[str, Any], ts_col: str, key: list[str]
 ) -> None:
     stmt = insert(conn, table).values(**row)
-    set_ = {c: getattr(stmt.excluded, c) for c in row if c not in key}
+    set_ = {c: stmt.excluded[c] for c in row if c not in key}
     conn.execute(
         stmt.on_conflict_do_update(
             index_elements=key,
             set_=set_,
-            where=table.c[ts_col] <= getattr(stmt.excluded, ts_col),
+            where=table.c[ts_col] <= stmt.excluded[ts_col],
         )
     )
 
@@ -127,7 +127,7 @@ def _todo(conn: Connection, tenant_id: str, agent_id: str, ev: Event) -> None:
     stmt = insert(conn, todos).values(**row)
     ex = stmt.excluded
     key = ["tenant_id", "agent_id", "todo_id"]
-    set_ = {c: getattr(ex, c) for c in row if c not in (*key, "created_at")}
+    set_ = {c: ex[c] for c in row if c not in (*key, "created_at")}
     conn.execute(
         stmt.on_conflict_do_update(
             index_elements=key, set_=set_, where=todos.c.updated_at <= ex.updated_at
@@ -262,7 +262,7 @@ def _rollups(
     conn.execute(
         stmt.on_conflict_do_update(
             index_elements=["tenant_id", "agent_id", "bucket"],
-            set_={c: rollups.c[c] + getattr(stmt.excluded, c) for c in ROLLUP_COUNTERS},
+            set_={c: rollups.c[c] + stmt.excluded[c] for c in ROLLUP_COUNTERS},
         ),
         rows,
     )
