@@ -45,7 +45,11 @@ def custom(minutes: float, kind: str, summary: str, data: Any, **fields: Any) ->
 
 
 def llm(minutes: float, model: str, **data: Any) -> dict[str, Any]:
-    task_fields = {k: data.pop(k) for k in ("task_id", "task_run_id", "action_id") if k in data}
+    task_fields = {
+        k: data.pop(k)
+        for k in ("task_id", "task_run_id", "action_id", "task_type", "project_id")
+        if k in data
+    }
     return ev(
         "custom",
         minutes,

@@ -1,0 +1,106 @@
+"""GET /v1/metrics, /v1/cost, /v1/cost/timeseries and /v1/llm-calls."""
+
+from __future__ import annotations
+
+from query_seed import Api, ev, llm, seed_fleet
+
+
+def test_metrics_summary_and_series_come_from_rollups(api: Api) -> None:
+    alice = api.tenant("alice")
+    seed_fleet(api, alice)
+    m = api.get(alice, "/v1/metrics", interval="1m", since="1h")
+    s = m["summary"]
+    assert s["events"] == 20
+    assert s["tasks_completed"] == 1 and s["tasks_failed"] == 1 and s["success_rate"] == 0.5
+    assert s["duration_p50_ms"] == 18000 and s["duration_p95_ms"] == 60000
+    assert s["llm_calls"] == 2 and s["tokens_in"] == 2800
+    assert s["cost_usd"] >= 0.004
+    assert s["agents_by_status"] == {"error": 2}
+    assert len(m["series"]) in (60, 61)  # every minute touched, empty ones included
+    assert sum(p["events"] for p in m["series"]) == 20
+    assert sum(p["tasks_failed"] for p in m["series"]) == 1
+
+
+def test_metrics_filter_by_agent_and_environment(api: Api) -> None:
+    alice = api.tenant("alice")
+    seed_fleet(api, alice)
+    assert api.get(alice, "/v1/metrics", agent="support-bot")["summary"]["events"] == 7
+    staging = api.get(alice, "/v1/metrics", environment="staging")["summary"]
+    assert staging["events"] == 7 and staging["agents_by_status"] == {"error": 1}
+
+
+def test_metrics_refuse_too_many_points(api: Api) -> None:
+    alice = api.tenant("alice")
+    status, body = api.get_status(alice, "/v1/metrics", interval="1m", since="30d")
+    assert status == 400 and body["error"] == "range_too_large"
+    status, body = api.get_status(alice, "/v1/metrics", interval="7m")
+    assert status == 400 and "1m" in body["message"]
+
+
+def test_cost_summary_splits_reported_estimated_and_unknown(api: Api) -> None:
+    alice = api.tenant("alice")
+    run = {"task_id": "t", "task_type": "triage", "project_id": "p1"}
+    api.ingest(
+        alice,
+        "coster",
+        [
+            llm(1, "claude-sonnet-4", tokens_in=100, tokens_out=10, cost=0.5, **run),
+            llm(2, "claude-sonnet-4", tokens_in=100, tokens_out=10, cost=0.25, **run),
+            llm(3, "totally-made-up-model-xyz", tokens_in=100, tokens_out=10, **run),
+        ],
+    )
+    cost = api.get(alice, "/v1/cost")
+    assert cost["total"]["llm_calls"] == 3
+    assert cost["total"]["cost_usd"] == 0.75
+    assert cost["total"]["unknown_cost_calls"] == 1
+    sources = {g["key"]: g for g in cost["by_source"]}
+    assert sources["reported"]["llm_calls"] == 2 and sources["reported"]["cost_usd"] == 0.75
+    assert sources["unknown"]["llm_calls"] == 1 and sources["unknown"]["cost_usd"] == 0.0
+    models = {g["key"]: g for g in cost["by_model"]}
+    assert models["claude-sonnet-4"]["cost_usd"] == 0.75
+    assert cost["by_agent"][0]["key"] == "coster"
+    assert cost["by_task_type"][0]["key"] == "triage"
+    assert cost["by_project"][0]["key"] == "p1"
+
+
+def test_cost_timeseries_total_and_split(api: Api) -> None:
+    alice = api.tenant("alice")
+    api.ingest(alice, "a", [llm(1, "m1", cost=1.0), llm(2, "m2", cost=2.0)])
+    api.ingest(alice, "b", [llm(1, "m1", cost=4.0)])
+    total = api.get(alice, "/v1/cost/timeseries", interval="1h", since="2h")
+    assert sum(p["cost_usd"] for p in total["points"]) == 7.0
+    assert {p["key"] for p in total["points"]} == {None}
+    by_agent = api.get(alice, "/v1/cost/timeseries", interval="1h", since="2h", group_by="agent")
+    per_agent: dict[str, float] = {}
+    for p in by_agent["points"]:
+        per_agent[p["key"]] = per_agent.get(p["key"], 0) + p["cost_usd"]
+    assert per_agent == {"a": 3.0, "b": 4.0}
+    by_model = api.get(alice, "/v1/cost/timeseries", interval="1h", since="2h", group_by="model")
+    assert {p["key"] for p in by_model["points"]} == {"m1", "m2"}
+    status, _ = api.get_status(alice, "/v1/cost/timeseries", group_by="planet")
+    assert status == 400
+
+
+def test_llm_calls_newest_or_dearest_first_and_paginated(api: Api) -> None:
+    alice = api.tenant("alice")
+    api.ingest(
+        alice,
+        "a",
+        [llm(i, "m", cost=c, task_id="t") for i, c in enumerate([0.3, 0.1, 0.9, 0.2])],
+    )
+    newest = api.get(alice, "/v1/llm-calls")["items"]
+    assert [c["cost_usd"] for c in newest] == [0.2, 0.9, 0.1, 0.3]
+    first = api.get(alice, "/v1/llm-calls", sort="cost", limit=2)
+    assert [c["cost_usd"] for c in first["items"]] == [0.9, 0.3]
+    second = api.get(alice, "/v1/llm-calls", sort="cost", limit=2, cursor=first["next_cursor"])
+    assert [c["cost_usd"] for c in second["items"]] == [0.2, 0.1]
+    assert newest[0]["cost_source"] == "reported" and newest[0]["task_id"] == "t"
+
+
+def test_cost_is_per_tenant(api: Api) -> None:
+    alice, bob = api.tenant("alice"), api.tenant("bob")
+    api.ingest(bob, "a", [llm(1, "m", cost=100.0)])
+    api.ingest(alice, "a", [ev("heartbeat", 1)])
+    assert api.get(alice, "/v1/cost")["total"]["llm_calls"] == 0
+    assert api.get(alice, "/v1/llm-calls")["items"] == []
+    assert api.get(alice, "/v1/metrics")["summary"]["llm_calls"] == 0
