@@ -8,15 +8,13 @@ them. Each PostgreSQL test gets truncated tables on a database migrated once.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hbtest import TenantKeys
 from hiveboard.app import create_app
 from hiveboard.config import load_settings
 from hiveboard.storage.engine import create_db_engine
@@ -70,17 +68,6 @@ def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlStora
     yield SqlStorage(shared.engine.url.render_as_string(hide_password=False), engine=shared.engine)
 
 
-@dataclass
-class TenantKeys:
-    tenant_id: str
-    live: str
-    read: str
-    test: str
-
-    def auth(self, key: str | None = None) -> dict[str, str]:
-        return {"Authorization": f"Bearer {key or self.live}"}
-
-
 @pytest.fixture
 def tenant(storage: SqlStorage) -> TenantKeys:
     t = storage.create_tenant("Alice Co")
@@ -111,33 +98,3 @@ def make_client(storage: SqlStorage, tmp_path: Path) -> Iterator[Any]:
 @pytest.fixture
 def app_client(make_client: Any) -> TestClient:
     return make_client()
-
-
-# -- event builders -------------------------------------------------------------------
-
-T0 = datetime(2026, 3, 1, 9, 0, 0, tzinfo=UTC)
-
-
-def ev(event_type: str, at: float = 0.0, **fields: Any) -> dict[str, Any]:
-    """One wire event ``at`` seconds after T0 (override ``timestamp`` to send raw text)."""
-    out: dict[str, Any] = {
-        "event_id": str(uuid.uuid4()),
-        "timestamp": (T0 + timedelta(seconds=at)).isoformat().replace("+00:00", "Z"),
-        "event_type": event_type,
-    }
-    out.update(fields)
-    return out
-
-
-def body(*events: dict[str, Any], agent_id: str = "agent-1", **envelope: Any) -> dict[str, Any]:
-    return {"envelope": {"agent_id": agent_id, **envelope}, "events": list(events)}
-
-
-def llm(at: float, model: str = "claude-sonnet-4", **data: Any) -> dict[str, Any]:
-    fields = {k: data.pop(k) for k in ("task_id", "action_id", "task_run_id") if k in data}
-    payload = {
-        "kind": "llm_call",
-        "summary": f"call {model}",
-        "data": {"name": "n", "model": model, **data},
-    }
-    return ev("custom", at, payload=payload, **fields)

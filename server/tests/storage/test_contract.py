@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from conftest import T0, TenantKeys, body, ev, llm
+from hbtest import T0, TenantKeys, body, ev, llm
 from hiveboard.derive.status import agent_status
 from hiveboard.detector import Detector
 from hiveboard.ingest.validate import validate_batch

@@ -56,6 +56,9 @@ WELL_KNOWN_KINDS = frozenset(
     {"llm_call", "plan_created", "plan_step", "queue_snapshot", "todo", "scheduled", "issue"}
 )
 TASK_SCOPED_KINDS = frozenset({"plan_created", "plan_step"})
+PLAN_STEP_ACTIONS = ("started", "completed", "failed", "skipped")
+TODO_ACTIONS = ("created", "completed", "failed", "dismissed", "deferred")
+ISSUE_ACTIONS = ("reported", "resolved", "dismissed")
 ISSUE_SEVERITY = {"critical": "error", "high": "error", "medium": "warn", "low": "info"}
 
 
@@ -224,7 +227,7 @@ def _event(raw: Any, envelope: Envelope, now: datetime) -> tuple[Event, bool]:
         envelope=envelope,
         duration_ms=duration,
         payload=payload,
-        payload_kind=kind if isinstance(kind, str) else None,
+        payload_kind=kind[:64] if isinstance(kind, str) else None,
         summary=summary if isinstance(summary, str) else None,
         **fields,
     )
@@ -269,8 +272,12 @@ def _timestamp(value: Any, now: datetime) -> datetime:
             "invalid_timestamp",
             f"timestamp {value!r} is not ISO 8601 (e.g. 2026-03-01T09:15:02.118Z)",
         ) from None
-    # A timestamp without a zone is taken as UTC, which is what every SDK sends.
-    ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+    if ts.tzinfo is None:
+        raise _Reject(
+            "invalid_timestamp",
+            f"timestamp {value!r} has no timezone; send UTC with 'Z' or an offset",
+        )
+    ts = ts.astimezone(UTC)
     if ts - now > MAX_FUTURE:
         raise _Reject("invalid_timestamp", f"timestamp {value!r} is more than 1 day in the future")
     return ts
@@ -279,7 +286,7 @@ def _timestamp(value: Any, now: datetime) -> datetime:
 def _duration(value: Any) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise _Reject("invalid_field", "field 'duration_ms' must be an integer >= 0")
     if value > 2**62:
         raise _Reject("invalid_field", "field 'duration_ms' is too large")
@@ -297,63 +304,108 @@ def _payload(value: Any, event_type: str, task_id: str | None) -> dict[str, Any]
             "payload_too_large",
             f"payload is {size} bytes serialized; the limit is {MAX_PAYLOAD_BYTES} bytes",
         )
-    kind = value.get("kind")
-    if kind is not None and not isinstance(kind, str):
-        raise _Reject("invalid_field", "field 'payload.kind' must be a string")
     summary = value.get("summary")
-    if summary is not None:
-        if not isinstance(summary, str):
-            raise _Reject("invalid_field", "field 'payload.summary' must be a string")
-        if len(summary) > MAX_SUMMARY:
-            raise _Reject(
-                "field_too_long",
-                f"payload.summary is {len(summary)} characters; the limit is {MAX_SUMMARY}",
-            )
-    data = value.get("data")
-    if data is not None and not isinstance(data, dict):
-        raise _Reject("invalid_field", "field 'payload.data' must be a JSON object")
-    tags = value.get("tags")
-    if tags is not None and not isinstance(tags, list):
-        raise _Reject("invalid_field", "field 'payload.tags' must be a list of strings")
-    if kind in WELL_KNOWN_KINDS and event_type == "custom":
-        _check_kind(kind, summary, data or {}, task_id)
+    # Built-in types carry free-form payloads (a heartbeat callback's dict, the user's
+    # set_payload merged in), so only a string summary's length is checked for them.
+    if isinstance(summary, str) and len(summary) > MAX_SUMMARY:
+        raise _Reject(
+            "field_too_long",
+            f"payload.summary is {len(summary)} characters; the limit is {MAX_SUMMARY}",
+        )
+    kind = value.get("kind")
+    if event_type == "custom" and isinstance(kind, str) and kind in WELL_KNOWN_KINDS:
+        _check_kind(kind, value, task_id)
     return value
 
 
-def _check_kind(kind: str, summary: Any, data: dict[str, Any], task_id: str | None) -> None:
+def _fail(code: str, message: str) -> None:
+    raise _Reject(code, message)
+
+
+def _nonneg_int(data: dict[str, Any], name: str, *, required: bool = False) -> None:
+    v = data.get(name)
+    if v is None:
+        if required:
+            _fail("missing_field", f"payload.data.{name} is required")
+        return
+    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+        _fail("invalid_field", f"payload.data.{name} must be an integer >= 0")
+
+
+def _nonneg_number(data: dict[str, Any], name: str) -> None:
+    v = data.get(name)
+    if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or v < 0):
+        _fail("invalid_field", f"payload.data.{name} must be a number >= 0")
+
+
+def _one_of(data: dict[str, Any], name: str, allowed: tuple[str, ...], *, required: bool) -> None:
+    v = data.get(name)
+    if v is None:
+        if required:
+            _fail("missing_field", f"payload.data.{name} is required ({', '.join(allowed)})")
+        return
+    if not isinstance(v, str) or v not in allowed:
+        _fail("invalid_field", f"payload.data.{name} must be one of: {', '.join(allowed)}")
+
+
+def _nonempty_str(data: dict[str, Any], name: str) -> None:
+    v = data.get(name)
+    if v is None:
+        _fail("missing_field", f"payload.data.{name} is required")
+    if not isinstance(v, str) or not v:
+        _fail("invalid_field", f"payload.data.{name} must be a non-empty string")
+
+
+def _check_kind(kind: str, payload: dict[str, Any], task_id: str | None) -> None:
+    """The well-known kinds (event_type custom): required fields and enums per the spec."""
+    summary = payload.get("summary")
     if summary is None:
-        raise _Reject("missing_field", f"payload.summary is required for kind {kind!r}")
+        _fail("missing_field", f"payload.summary is required for kind {kind!r}")
+    if not isinstance(summary, str):
+        _fail("invalid_field", "field 'payload.summary' must be a string")
+    data = payload.get("data")
+    if data is None:
+        _fail("missing_field", f"payload.data is required for kind {kind!r}")
+    if not isinstance(data, dict):
+        _fail("invalid_field", "field 'payload.data' must be a JSON object")
+    tags = payload.get("tags")
+    if tags is not None and (
+        not isinstance(tags, list) or not all(isinstance(t, str) for t in tags)
+    ):
+        _fail("invalid_field", "field 'payload.tags' must be a list of strings")
     if kind in TASK_SCOPED_KINDS and task_id is None:
-        raise _Reject("missing_field", f"field 'task_id' is required for kind {kind!r}")
+        _fail("missing_field", f"field 'task_id' is required for kind {kind!r}")
     if kind == "llm_call":
-        for name in ("name", "model"):
-            if not isinstance(data.get(name), str) or not data.get(name):
-                raise _Reject("missing_field", f"payload.data.{name} is required for llm_call")
-        for name in ("tokens_in", "tokens_out"):
-            v = data.get(name)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
-                raise _Reject("invalid_field", f"payload.data.{name} must be an integer >= 0")
-        cost = data.get("cost")
-        if cost is not None and (
-            isinstance(cost, bool) or not isinstance(cost, int | float) or cost < 0
-        ):
-            raise _Reject("invalid_field", "payload.data.cost must be a number >= 0 (USD)")
+        _nonempty_str(data, "name")
+        _nonempty_str(data, "model")
+        _nonneg_int(data, "tokens_in")
+        _nonneg_int(data, "tokens_out")
+        _nonneg_number(data, "cost")
+        _nonneg_number(data, "duration_ms")
     elif kind == "queue_snapshot":
-        depth = data.get("depth")
-        if depth is None:
-            raise _Reject("missing_field", "payload.data.depth is required for queue_snapshot")
-        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
-            raise _Reject("invalid_field", "payload.data.depth must be an integer >= 0")
+        _nonneg_int(data, "depth", required=True)
+    elif kind == "plan_created":
+        steps = data.get("steps")
+        if steps is None:
+            _fail("missing_field", "payload.data.steps is required for plan_created")
+        if not isinstance(steps, list) or not all(isinstance(x, dict) for x in steps):
+            _fail("invalid_field", "payload.data.steps must be a list of {index, description}")
     elif kind == "plan_step":
-        idx = data.get("step_index")
-        if isinstance(idx, bool) or not isinstance(idx, int):
-            raise _Reject("missing_field", "payload.data.step_index (integer) is required")
+        _nonneg_int(data, "step_index", required=True)
+        _one_of(data, "action", PLAN_STEP_ACTIONS, required=True)
+    elif kind == "todo":
+        _nonempty_str(data, "todo_id")
+        _one_of(data, "action", TODO_ACTIONS, required=True)
+    elif kind == "scheduled":
+        items = data.get("items")
+        if items is None:
+            _fail("missing_field", "payload.data.items is required for scheduled")
+        if not isinstance(items, list):
+            _fail("invalid_field", "payload.data.items must be a list")
     elif kind == "issue":
-        sev = data.get("severity")
-        if sev is not None and (not isinstance(sev, str) or sev not in ISSUE_SEVERITY):
-            raise _Reject(
-                "invalid_field", "payload.data.severity must be critical, high, medium or low"
-            )
+        _one_of(data, "severity", tuple(ISSUE_SEVERITY), required=True)
+        _one_of(data, "action", ISSUE_ACTIONS, required=False)
+        _nonneg_int(data, "occurrence_count")
 
 
 def default_severity(event_type: str, kind: Any, payload: dict[str, Any] | None) -> str:

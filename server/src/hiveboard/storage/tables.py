@@ -124,7 +124,7 @@ events = Table(
     Column("correlation_id", String(256)),
     Column("action_id", String(256)),
     Column("parent_action_id", String(256)),
-    Column("status", String(64)),
+    Column("status", String(256)),
     Column("duration_ms", BigInteger),
     Column("parent_event_id", String(256)),
     Column("payload_kind", String(64)),

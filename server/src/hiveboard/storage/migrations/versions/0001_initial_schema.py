@@ -220,7 +220,7 @@ def upgrade() -> None:
         sa.Column("correlation_id", sa.String(length=256), nullable=True),
         sa.Column("action_id", sa.String(length=256), nullable=True),
         sa.Column("parent_action_id", sa.String(length=256), nullable=True),
-        sa.Column("status", sa.String(length=64), nullable=True),
+        sa.Column("status", sa.String(length=256), nullable=True),
         sa.Column("duration_ms", sa.BigInteger(), nullable=True),
         sa.Column("parent_event_id", sa.String(length=256), nullable=True),
         sa.Column("payload_kind", sa.String(length=64), nullable=True),
