@@ -54,7 +54,7 @@ def agent_pipeline(
     agent_id = agent["agent_id"]
     q = queue_snapshots
     queue_row = conn.execute(
-        select(q.c.ts, q.c.depth, q.c.oldest_age_seconds, q.c.items, q.c.processing).where(
+        select(q.c.ts, q.c.depth, q.c.oldest_age_seconds, q.c["items"], q.c.processing).where(
             q.c.tenant_id == tenant_id, q.c.agent_id == agent_id
         )
     ).first()
@@ -70,7 +70,7 @@ def agent_pipeline(
     ]
     s = scheduled_items
     sched = conn.execute(
-        select(s.c.ts, s.c.items).where(s.c.tenant_id == tenant_id, s.c.agent_id == agent_id)
+        select(s.c.ts, s.c["items"]).where(s.c.tenant_id == tenant_id, s.c.agent_id == agent_id)
     ).first()
     i = issues
     open_issues = [
@@ -177,7 +177,7 @@ def fleet_pipeline(conn: Connection, scope: Scope, now: datetime) -> list[dict[s
             item["oldest_wait_seconds"] = wait
     s = scheduled_items
     for r in conn.execute(
-        select(s.c.agent_id, s.c.items).where(
+        select(s.c.agent_id, s.c["items"]).where(
             s.c.tenant_id == scope.tenant_id, s.c.agent_id.in_(ids)
         )
     ):
