@@ -1,0 +1,5 @@
+"""``python -m hiveboard`` runs the CLI."""
+
+from hiveboard.cli import main
+
+main()

@@ -1,0 +1,188 @@
+"""The ``hiveboard`` command: serve, migrate, and manage tenants, keys and users.
+
+Every command takes ``--data-dir`` and ``--database-url`` (or the ``HIVEBOARD_*``
+variables); flags win over the environment. Secrets (keys, generated passwords) are
+printed once and stored only as hashes.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hiveboard.bootstrap import DEFAULT_TENANT_ID, bootstrap_if_empty
+from hiveboard.config import Settings, SettingsError, load_settings
+from hiveboard.storage.base import KEY_KINDS, ROLES
+from hiveboard.storage.sql import SqlStorage
+
+app = typer.Typer(help="HiveBoard: self-hosted server for HiveLoop agents.", no_args_is_help=True)
+keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+users_app = typer.Typer(help="Manage dashboard users.", no_args_is_help=True)
+tenants_app = typer.Typer(help="Manage tenants.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(users_app, name="users")
+app.add_typer(tenants_app, name="tenants")
+
+DataDir = Annotated[
+    Path | None, typer.Option("--data-dir", help="Directory for the SQLite file and local state.")
+]
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option("--database-url", help="sqlite:///file.db or postgresql+psycopg://…"),
+]
+Tenant = Annotated[str, typer.Option("--tenant", help="Tenant id.")]
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return load_settings(**overrides)
+    except SettingsError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+
+
+def _storage(settings: Settings) -> SqlStorage:
+    storage = SqlStorage(settings.effective_database_url)
+    storage.migrate()
+    return storage
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8080).")] = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Run the server: migrate, bootstrap an empty database, serve the API and dashboard."""
+    import uvicorn
+
+    from hiveboard.app import create_app
+
+    settings = _settings(host=host, port=port, data_dir=data_dir, database_url=database_url)
+    logging.basicConfig(
+        level=settings.python_log_level, format="%(levelname)s %(name)s: %(message)s"
+    )
+    settings.ensure_secret_key()
+    storage = _storage(settings)
+    url = f"http://{settings.host}:{settings.port}"
+    created = bootstrap_if_empty(storage)
+    if created is not None:
+        typer.echo(created.render(url))
+    typer.echo(f"HiveBoard {url}/  (database: {settings.printable_database_url})")
+    typer.echo(f"API docs: {url}/docs", nl=True)
+    sys.stdout.flush()
+    application = create_app(settings, storage)
+    uvicorn.run(
+        application,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=False,
+    )
+    storage.close()
+
+
+@app.command()
+def migrate(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
+    """Apply pending database migrations."""
+    from hiveboard.storage import migrations
+
+    settings = _settings(data_dir=data_dir, database_url=database_url)
+    storage = _storage(settings)
+    typer.echo(
+        f"database {settings.printable_database_url} at revision "
+        f"{migrations.current_revision(storage.engine)}"
+    )
+    storage.close()
+
+
+@tenants_app.command("create")
+def tenants_create(
+    name: str,
+    tenant_id: Annotated[
+        str | None, typer.Option("--id", help="Tenant id (default: random).")
+    ] = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Create a tenant and print its id."""
+    storage = _storage(_settings(data_dir=data_dir, database_url=database_url))
+    typer.echo(storage.create_tenant(name, tenant_id).id)
+
+
+@keys_app.command("create")
+def keys_create(
+    kind: Annotated[str, typer.Option(help=f"One of: {', '.join(KEY_KINDS)}.")] = "live",
+    name: Annotated[str, typer.Option(help="A label shown in key lists.")] = "",
+    tenant: Tenant = DEFAULT_TENANT_ID,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Create an API key; the secret is printed once."""
+    if kind not in KEY_KINDS:
+        typer.echo(f"--kind must be one of: {', '.join(KEY_KINDS)}", err=True)
+        raise typer.Exit(2)
+    storage = _storage(_settings(data_dir=data_dir, database_url=database_url))
+    key, secret = storage.create_api_key(tenant, kind, name)
+    typer.echo(f"key id {key.id} ({kind}); the secret is shown once:")
+    typer.echo(secret)
+
+
+@keys_app.command("list")
+def keys_list(
+    tenant: Tenant = DEFAULT_TENANT_ID, data_dir: DataDir = None, database_url: DatabaseUrl = None
+) -> None:
+    """List a tenant's keys (prefixes only; secrets are never stored)."""
+    storage = _storage(_settings(data_dir=data_dir, database_url=database_url))
+    for key in storage.list_api_keys(tenant):
+        state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
+        typer.echo(f"{key.id}\t{key.kind}\t{key.prefix}…\t{state}\t{key.name}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: str,
+    tenant: Tenant = DEFAULT_TENANT_ID,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Revoke a key: it stops working at once in this server (within seconds elsewhere)."""
+    storage = _storage(_settings(data_dir=data_dir, database_url=database_url))
+    if not storage.revoke_api_key(tenant, key_id):
+        typer.echo(f"no active key {key_id!r} in tenant {tenant!r}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"revoked {key_id}")
+
+
+@users_app.command("create")
+def users_create(
+    email: str,
+    role: Annotated[str, typer.Option(help=f"One of: {', '.join(ROLES)}.")] = "member",
+    password: Annotated[
+        str | None, typer.Option(help="Password (default: generated and printed once).")
+    ] = None,
+    tenant: Tenant = DEFAULT_TENANT_ID,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Create a dashboard user."""
+    if role not in ROLES:
+        typer.echo(f"--role must be one of: {', '.join(ROLES)}", err=True)
+        raise typer.Exit(2)
+    storage = _storage(_settings(data_dir=data_dir, database_url=database_url))
+    generated = password is None
+    password = password or secrets.token_urlsafe(12)
+    user = storage.create_user(tenant, email, password, role)
+    typer.echo(f"created {user.email} ({role})")
+    if generated:
+        typer.echo(f"password (shown once): {password}")
+
+
+def main() -> None:
+    app()
