@@ -29,6 +29,19 @@ R = TypeVar("R")
 class Action:
     """A tracked step; ``agent.track_context(name)`` returns one to use with ``with``."""
 
+    __slots__ = (
+        "_agent",
+        "_id",
+        "_payload",
+        "_seq",
+        "_started",
+        "_token",
+        "function",
+        "name",
+        "parent",
+        "task",
+    )
+
     def __init__(self, agent: Agent, name: str, function: str | None = None) -> None:
         self._agent = agent
         self.name = name

@@ -133,9 +133,7 @@ class Agent:
                 "queue_provider for agent %s returned no 'depth': snapshot skipped", self.agent_id
             )
             return
-        data = dict(queue)
-        summary = _events.queue_summary(data["depth"], data.get("oldest_age_seconds"))
-        self._kind("queue_snapshot", summary, data, ["queue"], scoped=False)
+        self._emit(_events.queue_snapshot_from, (queue,))
 
     # -- tasks and actions --------------------------------------------------------
 
@@ -244,16 +242,7 @@ class Agent:
         processing: Mapping[str, Any] | None = None,
     ) -> None:
         """Report the agent's work queue: depth, oldest item's age, items, current item."""
-        data = _events.drop_none(
-            {
-                "depth": depth,
-                "oldest_age_seconds": oldest_age_seconds,
-                "items": items,
-                "processing": processing,
-            }
-        )
-        summary = _events.queue_summary(depth, oldest_age_seconds)
-        self._kind("queue_snapshot", summary, data, ["queue"], scoped=False)
+        self._emit(_events.queue_snapshot, (depth, oldest_age_seconds, items, processing))
 
     def todo(
         self,

@@ -339,11 +339,29 @@ def custom(
     return event
 
 
-def queue_summary(depth: Any, oldest_age_seconds: Any) -> str:
-    summary = f"Queue: {depth} items"
-    if oldest_age_seconds is not None:
-        summary += f", oldest {oldest_age_seconds}s"
-    return summary
+def queue_snapshot(
+    depth: int,
+    oldest_age_seconds: float | None,
+    items: list[Mapping[str, Any]] | None,
+    processing: Mapping[str, Any] | None,
+) -> Event:
+    data = drop_none(
+        {
+            "depth": depth,
+            "oldest_age_seconds": oldest_age_seconds,
+            "items": items,
+            "processing": processing,
+        }
+    )
+    return queue_snapshot_from(data)
+
+
+def queue_snapshot_from(data: Mapping[str, Any]) -> Event:
+    """A queue snapshot from a dict with ``depth`` (what a queue_provider returns)."""
+    summary = f"Queue: {data['depth']} items"
+    if data.get("oldest_age_seconds") is not None:
+        summary += f", oldest {data['oldest_age_seconds']}s"
+    return kind_event(None, None, "queue_snapshot", summary, dict(data), ["queue"])
 
 
 def scheduled_summary(items: list[Mapping[str, Any]]) -> str:

@@ -35,6 +35,25 @@ class Task:
     this thread or asyncio task only; a nested task restores its parent on exit.
     """
 
+    __slots__ = (
+        "_agent",
+        "_approval_seq",
+        "_payload",
+        "_plan_revision",
+        "_plan_steps",
+        "_run_id",
+        "_started_at",
+        "_token",
+        "_wire",
+        "correlation_id",
+        "ended",
+        "last_failure_seq",
+        "parent",
+        "project_id",
+        "task_id",
+        "task_type",
+    )
+
     def __init__(
         self,
         agent: Agent,
