@@ -73,7 +73,9 @@ def _sse(event: str | None, data: Any, ident: str | None) -> bytes:
     if event:
         lines.append(f"event: {event}")
     if data is not None:
-        lines.append("data: " + orjson.dumps(data, default=str).decode())
+        lines.append(
+            "data: " + orjson.dumps(data, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+        )
     if ident:
         lines.append(f"id: {ident}")
     return ("\n".join(lines) + "\n\n").encode()

@@ -1,0 +1,250 @@
+"""GET /v1/stream against a real uvicorn server on loopback (SSE needs a real socket)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+import uvicorn
+from hiveboard.app import create_app
+from hiveboard.config import load_settings
+from hiveboard.ingest.validate import validate_batch
+from hiveboard.storage.base import Storage
+from query_seed import LONG_LIVED, Tenant, ev
+
+
+@dataclass
+class Message:
+    event: str | None = None
+    data: Any = None
+    id: str | None = None
+    comments: list[str] = field(default_factory=list)
+
+
+class Live:
+    """A running server plus helpers for tenants, ingest and SSE connections."""
+
+    def __init__(self, base: str, storage: Storage) -> None:
+        self.base = base
+        self.storage = storage
+        self.http = httpx.Client(base_url=base, timeout=10)
+
+    def tenant(self, name: str) -> Tenant:
+        t = self.storage.create_tenant(name)
+        return Tenant(
+            t.id,
+            self.storage.create_api_key(t.id, "live")[1],
+            self.storage.create_api_key(t.id, "read")[1],
+        )
+
+    def ingest(self, tenant: Tenant, agent_id: str, events: list[dict[str, Any]]) -> None:
+        resp = self.http.post(
+            "/v1/ingest",
+            json={"envelope": {"agent_id": agent_id}, "events": events},
+            headers={"Authorization": f"Bearer {tenant.ingest_key}"},
+        )
+        assert resp.status_code == 200, resp.text
+
+    def connect(self, tenant: Tenant, headers: dict[str, str] | None = None, **params: Any) -> Sse:
+        return Sse(self.base, {**tenant.headers, **(headers or {})}, params)
+
+
+class Sse:
+    """One SSE connection read on a background thread into a list of messages."""
+
+    def __init__(self, base: str, headers: dict[str, str], params: dict[str, Any]) -> None:
+        self.messages: list[Message] = []
+        self.status: int | None = None
+        self._client = httpx.Client(base_url=base, timeout=httpx.Timeout(10, read=30))
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(headers, params), daemon=True)
+        self._thread.start()
+        assert self._ready.wait(10), "stream did not open"
+
+    def _run(self, headers: dict[str, str], params: dict[str, Any]) -> None:
+        try:
+            with self._client.stream("GET", "/v1/stream", headers=headers, params=params) as r:
+                self.status = r.status_code
+                self._ready.set()
+                current = Message()
+                for line in r.iter_lines():
+                    if line == "":
+                        self.messages.append(current)
+                        current = Message()
+                    elif line.startswith(":"):
+                        current.comments.append(line[1:].strip())
+                    else:
+                        name, _, value = line.partition(": ")
+                        if name == "data":
+                            current.data = orjson.loads(value)
+                        elif name in ("event", "id"):
+                            setattr(current, name, value)
+        except (httpx.HTTPError, RuntimeError):
+            pass
+        finally:
+            self._ready.set()
+
+    def wait_for(self, predicate: Any, timeout: float = 10) -> list[Message]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate(self.messages):
+                return self.messages
+            time.sleep(0.02)
+        raise AssertionError(f"condition not met; got {self.messages!r}")
+
+    def events(self, kind: str = "event") -> list[Any]:
+        return [m.data for m in self.messages if m.event == kind]
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def live(storage: Storage, tmp_path: Path) -> Iterator[Live]:
+    settings = load_settings(data_dir=tmp_path, bootstrap=False, rate_limit_per_key=0)
+    app = create_app(settings, storage, run_detector=False)
+    app.state.stream_heartbeat_seconds = 0.3
+    app.state.stream_poll_seconds = 0.1
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.started
+    harness = Live(f"http://127.0.0.1:{port}", storage)
+    try:
+        yield harness
+    finally:
+        harness.http.close()
+        server.should_exit = True
+        thread.join(10)
+
+
+def _connected(msgs: list[Message]) -> bool:
+    return any("connected" in m.comments for m in msgs)
+
+
+def test_stream_sends_new_events_and_transitions_but_not_old_ones(live: Live) -> None:
+    alice = live.tenant("alice")
+    live.ingest(alice, "w", [ev("heartbeat", 1, event_id="old")])
+    sse = live.connect(alice)
+    try:
+        assert sse.status == 200
+        sse.wait_for(_connected)
+        live.ingest(
+            alice,
+            "w",
+            [ev("agent_registered", 2, **LONG_LIVED), ev("task_started", 3, task_id="t")],
+        )
+        sse.wait_for(lambda m: len(sse.events()) >= 2 and sse.events("transition"))
+        events = sse.events()
+        assert [e["event_type"] for e in events] == ["agent_registered", "task_started"]
+        assert "old" not in [e["event_id"] for e in events]
+        assert events[1]["task_id"] == "t" and events[1]["agent_id"] == "w"
+        transition = sse.events("transition")[-1]
+        assert transition["agent_id"] == "w" and transition["to_status"] == "processing"
+        ids = [m.id for m in sse.messages if m.event]
+        assert all(ids) and len(set(ids)) == len(ids)
+    finally:
+        sse.close()
+
+
+def test_stream_filters_by_agent_and_type(live: Live) -> None:
+    alice = live.tenant("alice")
+    sse = live.connect(alice, agent="a", type="task_started", include="events")
+    try:
+        sse.wait_for(_connected)
+        live.ingest(alice, "b", [ev("task_started", 1, task_id="tb")])
+        live.ingest(alice, "a", [ev("heartbeat", 1), ev("task_started", 2, task_id="ta")])
+        sse.wait_for(lambda m: sse.events())
+        time.sleep(0.3)  # give anything that should not come a chance to arrive
+        assert [e["task_id"] for e in sse.events()] == ["ta"]
+        assert sse.events("transition") == []
+    finally:
+        sse.close()
+
+
+def test_heartbeat_comments_keep_the_connection_alive(live: Live) -> None:
+    alice = live.tenant("alice")
+    sse = live.connect(alice)
+    try:
+        msgs = sse.wait_for(lambda m: any("heartbeat" in x.comments for x in m))
+        beat = next(m for m in msgs if "heartbeat" in m.comments)
+        assert beat.id is not None  # carries the position, so a resume after it is exact
+    finally:
+        sse.close()
+
+
+def test_last_event_id_resumes_without_losing_or_repeating(live: Live) -> None:
+    alice = live.tenant("alice")
+    sse = live.connect(alice, include="events")
+    try:
+        sse.wait_for(_connected)
+        live.ingest(alice, "w", [ev("heartbeat", 1, event_id="e1")])
+        sse.wait_for(lambda m: sse.events())
+        last_id = next(m.id for m in sse.messages if m.event == "event")
+    finally:
+        sse.close()
+    live.ingest(alice, "w", [ev("heartbeat", 2, event_id="e2"), ev("heartbeat", 3, event_id="e3")])
+    resumed = live.connect(alice, headers={"Last-Event-ID": last_id}, include="events")
+    try:
+        resumed.wait_for(lambda m: len(resumed.events()) >= 2)
+        assert [e["event_id"] for e in resumed.events()] == ["e2", "e3"]
+    finally:
+        resumed.close()
+    bad = live.http.get("/v1/stream", headers={**alice.headers, "Last-Event-ID": "banana"})
+    assert bad.status_code == 400 and bad.json()["error"] == "invalid_parameter"
+
+
+def test_events_committed_by_another_process_reach_the_stream(live: Live) -> None:
+    """Ingest straight into storage (no broker publish, as another process would)."""
+    alice = live.tenant("alice")
+    sse = live.connect(alice)
+    try:
+        sse.wait_for(_connected)
+        batch = validate_batch(
+            {"envelope": {"agent_id": "elsewhere"}, "events": [ev("heartbeat", 1, event_id="x1")]}
+        )
+        live.storage.ingest(alice.id, batch, now=datetime.now(UTC))
+        sse.wait_for(lambda m: sse.events())
+        assert [e["event_id"] for e in sse.events()] == ["x1"]
+    finally:
+        sse.close()
+
+
+def test_stream_never_shows_another_tenants_events(live: Live) -> None:
+    alice, bob = live.tenant("alice"), live.tenant("bob")
+    sse = live.connect(alice)
+    try:
+        sse.wait_for(_connected)
+        live.ingest(bob, "w", [ev("task_started", 1, task_id="bob-secret")])
+        live.ingest(alice, "w", [ev("heartbeat", 2, event_id="mine")])
+        sse.wait_for(lambda m: sse.events())
+        time.sleep(0.3)
+        assert [e["event_id"] for e in sse.events()] == ["mine"]
+        assert all(t["agent_id"] == "w" for t in sse.events("transition"))
+        assert "bob-secret" not in str([m.data for m in sse.messages])
+    finally:
+        sse.close()
+    assert live.http.get("/v1/stream").status_code == 401
