@@ -13,7 +13,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from hbtest import body, ev
 
 HIVEBOARD = [sys.executable, "-m", "hiveboard"]
