@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from query_seed import LONG_LIVED, Api, ev, seed_fleet
 
+pytest_plugins = ("query_seed",)
+
 
 def test_fleet_lists_agents_with_status_heartbeat_age_and_hour_stats(api: Api) -> None:
     alice = api.tenant("alice")

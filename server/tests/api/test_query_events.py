@@ -6,6 +6,8 @@ from typing import Any
 
 from query_seed import Api, Tenant, custom, ev, seed_fleet
 
+pytest_plugins = ("query_seed",)
+
 
 def _types(api: Api, tenant: Tenant, **params: Any) -> list[str]:
     return [e["event_type"] for e in api.get(tenant, "/v1/events", **params)["items"]]

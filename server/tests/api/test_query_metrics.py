@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from query_seed import Api, ev, llm, seed_fleet
 
+pytest_plugins = ("query_seed",)
+
 
 def test_metrics_summary_and_series_come_from_rollups(api: Api) -> None:
     alice = api.tenant("alice")

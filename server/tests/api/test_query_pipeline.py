@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from query_seed import NOW, T0, Api, custom, ev, seed_fleet
 
+pytest_plugins = ("query_seed",)
+
 
 def test_agent_pipeline_has_queue_todos_issues_and_pending_approvals(api: Api) -> None:
     alice = api.tenant("alice")
