@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (one row per case reads better than wrapped rows)
 """POST /v1/ingest: status codes, idempotency and bad input, through the real app."""
 
 from __future__ import annotations

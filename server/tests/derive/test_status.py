@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (one row per case reads better than wrapped rows)
 """Agent and task-run status rules, table-driven with an injected clock."""
 
 from __future__ import annotations

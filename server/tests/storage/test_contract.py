@@ -135,7 +135,7 @@ def test_task_run_rollups_from_actions_and_llm_calls(
         ev("action_started", 1, task_id="t1", action_id="a1", payload={"action_name": "score"}),
         ev("action_started", 2, task_id="t1", action_id="a2", parent_action_id="a1"),
         llm(3, task_id="t1", action_id="a2", tokens_in=1800, tokens_out=250),
-        llm(3.5, task_id="t1", action_id="a2", model="no-such-model-xyz", tokens_in=1, tokens_out=1),
+        llm(3.5, task_id="t1", action_id="a2", model="no-such-model", tokens_in=1, tokens_out=1),
         ev("action_failed", 4, task_id="t1", action_id="a2",
            payload={"exception_type": "ValueError", "exception_message": "bad"}),
         ev("action_completed", 5, task_id="t1", action_id="a1", duration_ms=4000),
@@ -153,8 +153,8 @@ def test_task_run_rollups_from_actions_and_llm_calls(
     calls = {c["model"]: c for c in rows(storage, llm_calls)}
     assert calls["claude-sonnet-4"]["cost_source"] == "estimated"
     assert calls["claude-sonnet-4"]["matched_model"]
-    assert calls["no-such-model-xyz"]["cost_source"] == "unknown"
-    assert calls["no-such-model-xyz"]["cost_usd"] is None
+    assert calls["no-such-model"]["cost_source"] == "unknown"
+    assert calls["no-such-model"]["cost_usd"] is None
     a = agent(storage, tenant.tenant_id)
     assert a["last_task_outcome"] == "failed"
     (bucket,) = rows(storage, rollups)
