@@ -37,6 +37,8 @@ def test_filters_and_sorts(api: Api) -> None:
     assert ids(sort="duration")[:2] == ["lead-1", "lead-2"]
     assert ids(sort="cost")[0] == "lead-1"
     assert ids(since="1m") == []
+    assert sorted(ids(q="lead-")) == ["lead-1", "lead-2"]
+    assert ids(q="ticket-9") == ["ticket-9"] and ids(q="Lead") == []
 
 
 def test_task_pagination_does_not_repeat_or_skip_when_runs_arrive(api: Api) -> None:

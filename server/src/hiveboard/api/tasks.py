@@ -200,6 +200,9 @@ def list_tasks(
     status: Annotated[str | None, Query(description="Comma-separated run statuses")] = None,
     type: Annotated[str | None, Query(description="Comma-separated task types")] = None,
     task_id: Annotated[str | None, Query(max_length=256)] = None,
+    q: Annotated[
+        str | None, Query(max_length=256, description="Search: task ids starting with this")
+    ] = None,
     sort: Annotated[str, Query(description="started (default), duration or cost")] = "started",
 ) -> Page[TaskRun]:
     """Task runs, newest first, or longest/dearest first within the time range."""
@@ -214,6 +217,7 @@ def list_tasks(
             statuses=split_list(status),
             task_types=split_list(type),
             task_id=task_id,
+            task_id_prefix=q,
             sort=sort,
             cursor=ctx.cursor,
             limit=ctx.limit,

@@ -47,8 +47,14 @@ def list_task_runs(
     sort: str,
     cursor: str | None,
     limit: int,
+    task_id_prefix: str | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """One page of task runs matching the filters."""
+    """One page of task runs matching the filters.
+
+    ``task_id_prefix`` is the search box: a range on ``task_id`` (``>= p`` and ``< p`` +
+    the highest code point) rather than ``LIKE``, which behaves the same on both
+    databases (case-sensitive, no wildcard escaping) and can use the task id index.
+    """
     keyset = SORTS[sort]
     query = select(t, func.coalesce(t.c.duration_ms, -1).label("sort_duration"))
     query = where_scope(query, t, scope, time_column=t.c.first_event_at)
@@ -59,6 +65,10 @@ def list_task_runs(
     ):
         if cond is not None:
             query = query.where(cond)
+    if task_id_prefix:
+        query = query.where(
+            t.c.task_id >= task_id_prefix, t.c.task_id < task_id_prefix + "\U0010ffff"
+        )
     rows = conn.execute(keyset.page(query, cursor, limit)).all()
     page, next_cursor = keyset.split(rows, limit)
     return [_run(r._mapping) for r in page], next_cursor
