@@ -268,7 +268,9 @@ def test_shutdown_delivers_what_is_queued(recorder: IngestRecorder) -> None:
     for n in range(30):
         agent.llm_call(f"c{n}", "m")
     assert client.shutdown(timeout=5) is True
-    assert len(recorder.events()) == 31
+    events = [event for _, event in recorder.events()]
+    assert len(events) == 32
+    assert events[-1]["payload"]["kind"] == "agent_shutdown"  # so HiveBoard shows it offline
     agent.llm_call("late", "m")  # after shutdown: counted, never raised
     assert client.stats().dropped == {"closed": 1}
 
@@ -282,7 +284,7 @@ def test_shutdown_returns_within_its_timeout_when_the_server_is_down(
     started = time.monotonic()
     assert client.shutdown(timeout=1.0) is False
     assert time.monotonic() - started < 2.0
-    assert client.stats().dropped.get("shutdown") == 1
+    assert client.stats().dropped.get("shutdown") == 2  # registration and shutdown notice
 
 
 def test_shutdown_returns_within_its_timeout_when_the_server_hangs(
@@ -320,7 +322,7 @@ def test_events_are_flushed_at_interpreter_exit(recorder: IngestRecorder) -> Non
     assert result.returncode == 0, result.stderr
     assert result.stdout == "" and result.stderr == ""  # the SDK never prints
     types = [event["event_type"] for _, event in recorder.events()]
-    assert types == ["agent_registered", "task_started", "custom", "task_completed"]
+    assert types == ["agent_registered", "task_started", "custom", "task_completed", "custom"]
 
 
 def test_a_forked_child_gets_a_working_transport(recorder: IngestRecorder) -> None:
@@ -346,6 +348,6 @@ def test_a_forked_child_gets_a_working_transport(recorder: IngestRecorder) -> No
     names = [
         event["payload"]["data"]["name"]
         for _, event in recorder.events()
-        if event["event_type"] == "custom"
+        if event.get("payload", {}).get("kind") == "llm_call"
     ]
     assert sorted(names) == ["child", "parent-after", "parent-before"]

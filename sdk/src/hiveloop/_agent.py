@@ -117,6 +117,12 @@ class Agent:
         }
         self._emit(_events.agent_registered, ({"agent_id": self.agent_id, "meta": meta},))
 
+    def _announce_shutdown(self) -> None:
+        self._emit(
+            _events.kind_event,
+            (None, None, "agent_shutdown", f"Agent {self.agent_id} shut down", {}, ["lifecycle"]),
+        )
+
     def _beat(self) -> None:
         """Send one heartbeat (and a queue snapshot when a provider is set).
 

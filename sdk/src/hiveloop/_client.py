@@ -101,6 +101,8 @@ class HiveBoard:
     def shutdown(self, timeout: float = 5.0) -> bool:
         """Stop heartbeats and deliver what remains within ``timeout`` seconds.
 
+        Each agent reports that it shut down cleanly, so HiveBoard shows it
+        offline at once instead of waiting for its heartbeats to go missing.
         Returns True when nothing was lost. Calling it again does nothing.
         """
         with self._lock:
@@ -108,6 +110,8 @@ class HiveBoard:
                 return True
             self._closed = True
         self._heartbeats.stop()
+        for agent in list(self._agents.values()):
+            agent._announce_shutdown()
         delivered = self._worker.close(timeout)
         self._transport.close()
         if not delivered:
