@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
@@ -88,7 +88,7 @@ class AgentDetail(AgentSummary):
     status_history: list[StatusChange]
 
 
-def _summary(row: dict) -> dict:
+def _summary(row: dict[str, Any]) -> dict[str, Any]:
     row["group"] = row.get("group_name")
     return row
 

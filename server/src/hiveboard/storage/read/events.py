@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Table, or_, select
+from sqlalchemy import ColumnElement, Connection, Table, or_, select
 
 from hiveboard.storage.read.filters import Scope, one_of, where_scope
 from hiveboard.storage.read.pagination import Keyset
@@ -175,7 +175,7 @@ class _Cursor:
                 if missing not in present and len(self.gaps) < 10_000:
                     self.gaps[missing] = now + grace
             self.last = fresh[-1]
-        conds = []
+        conds: list[ColumnElement[bool]] = []
         if fresh:
             conds.append((ids_col > previous) & (ids_col <= self.last))
         if late:

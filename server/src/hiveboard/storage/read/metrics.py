@@ -16,7 +16,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Select, func, select
 
 from hiveboard.storage.read.filters import Scope, where_scope
 from hiveboard.storage.tables import agents, llm_calls, rollups, task_runs
@@ -96,7 +96,8 @@ def _durations(
     conn: Connection, scope: Scope, since: datetime, until: datetime
 ) -> list[tuple[datetime, int]]:
     t = task_runs
-    query = select(t.c.first_event_at, t.c.duration_ms).where(t.c.duration_ms.is_not(None))
+    query: Select[Any] = select(t.c.first_event_at, t.c.duration_ms)
+    query = query.where(t.c.duration_ms.is_not(None))
     bounded = replace(scope, since=since, until=until)
     query = where_scope(query, t, bounded, time_column=t.c.first_event_at)
     query = query.order_by(t.c.first_event_at.desc()).limit(MAX_DURATION_SAMPLES)
@@ -217,7 +218,7 @@ def cost_summary(conn: Connection, scope: Scope, top: int = 50) -> dict[str, Any
     c = llm_calls
 
     def grouped(*keys: Any) -> list[dict[str, Any]]:
-        query = select(
+        query: Select[Any] = select(
             *keys,
             func.count().label("llm_calls"),
             func.coalesce(func.sum(c.c.cost_usd), 0.0).label("cost_usd"),
