@@ -163,7 +163,7 @@ class Agent:
         correlation_id: str | None = None,
     ) -> Task:
         """Start a task run now; end it with ``task.complete()`` or ``task.fail()``."""
-        task = Task(self, task_id, project, type, task_run_id, correlation_id)
+        task = self.task(task_id, project, type, task_run_id, correlation_id)
         task._start()
         return task
 
@@ -222,22 +222,17 @@ class Agent:
         metadata: Mapping[str, Any] | None = None,
     ) -> None:
         """Record an LLM call; inside a task or action it is attributed to them."""
-        self._emit(
-            _events.llm_call,
-            (
-                self._current_task(),
-                self._action_var.get(),
-                name,
-                model,
-                tokens_in,
-                tokens_out,
-                cost,
-                duration_ms,
-                prompt_preview,
-                response_preview,
-                metadata,
-            ),
+        self._emit_llm_call(
+            self._current_task(),
+            (name, model, tokens_in, tokens_out, cost, duration_ms),
+            (prompt_preview, response_preview, metadata),
         )
+
+    def _emit_llm_call(
+        self, task: Task | None, figures: tuple[Any, ...], details: tuple[Any, ...]
+    ) -> None:
+        """Shared by ``agent.llm_call`` and ``task.llm_call``; the sender builds the event."""
+        self._emit(_events.llm_call, (task, self._action_var.get(), *figures, *details))
 
     def queue_snapshot(
         self,

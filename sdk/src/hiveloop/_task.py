@@ -192,21 +192,10 @@ class Task:
         metadata: Mapping[str, Any] | None = None,
     ) -> None:
         """Record one LLM call (cost in USD) under this task and the current action."""
-        self._agent._emit(
-            _events.llm_call,
-            (
-                self,
-                self._agent._action_var.get(),
-                name,
-                model,
-                tokens_in,
-                tokens_out,
-                cost,
-                duration_ms,
-                prompt_preview,
-                response_preview,
-                metadata,
-            ),
+        self._agent._emit_llm_call(
+            self,
+            (name, model, tokens_in, tokens_out, cost, duration_ms),
+            (prompt_preview, response_preview, metadata),
         )
 
     def plan(self, goal: str, steps: list[str], revision: int = 0) -> None:
