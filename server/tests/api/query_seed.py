@@ -1,8 +1,4 @@
-"""The Query API tests' ``api`` fixture and seeding helpers, over the shared ``storage``.
-
-Test modules load this as a plugin (``pytest_plugins = ("query_seed",)``) rather than from
-a conftest.py in this directory: a second module named ``conftest`` would shadow the
-top-level one for tests that import helpers from it.
+"""Seeding helpers for the Query API tests (the ``api`` fixture is in query_fixtures.py).
 
 Data is seeded the way production gets it: real ingest bodies POSTed to ``/v1/ingest``
 of the same app, so the read side is tested against whatever the write side derives.
@@ -13,16 +9,11 @@ Two tenants (Alice and Bob) make isolation checks obvious.  The app's clock is p
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
-from hiveboard.app import create_app
-from hiveboard.config import load_settings
 from hiveboard.storage.base import Storage
 
 # Timestamps must be near the real clock: ingest rejects events far in the future, and
@@ -114,15 +105,6 @@ class Api:
         headers = tenant.headers if tenant else {}
         resp = self.client.get(path, params=params, headers=headers)
         return resp.status_code, resp.json()
-
-
-@pytest.fixture
-def api(storage: Storage, tmp_path: Path) -> Iterator[Api]:
-    settings = load_settings(data_dir=tmp_path, bootstrap=False, rate_limit_per_key=0)
-    app = create_app(settings, storage, run_detector=False)
-    app.state.clock = lambda: NOW
-    with TestClient(app) as client:
-        yield Api(client, storage)
 
 
 def seed_fleet(api: Api, tenant: Tenant) -> None:

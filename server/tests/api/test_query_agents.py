@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from query_seed import LONG_LIVED, Api, ev, seed_fleet
 
-pytest_plugins = ("query_seed",)
+pytest_plugins = ("query_fixtures",)
 
 
 def test_fleet_lists_agents_with_status_heartbeat_age_and_hour_stats(api: Api) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 from query_seed import Api, Tenant, custom, ev, seed_fleet
 
-pytest_plugins = ("query_seed",)
+pytest_plugins = ("query_fixtures",)
 
 
 def _types(api: Api, tenant: Tenant, **params: Any) -> list[str]:

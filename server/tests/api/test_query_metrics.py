@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from query_seed import Api, ev, llm, seed_fleet
 
-pytest_plugins = ("query_seed",)
+pytest_plugins = ("query_fixtures",)
 
 
 def test_metrics_summary_and_series_come_from_rollups(api: Api) -> None:

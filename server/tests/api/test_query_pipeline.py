@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from query_seed import NOW, T0, Api, custom, ev, seed_fleet
 
-pytest_plugins = ("query_seed",)
+pytest_plugins = ("query_fixtures",)
 
 
 def test_agent_pipeline_has_queue_todos_issues_and_pending_approvals(api: Api) -> None:

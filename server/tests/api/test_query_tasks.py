@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from query_seed import Api, ev, llm, seed_fleet
 
-pytest_plugins = ("query_seed",)
+pytest_plugins = ("query_fixtures",)
 
 
 def test_task_runs_carry_status_duration_cost_and_counts(api: Api) -> None:

@@ -21,7 +21,7 @@ from hiveboard.ingest.validate import validate_batch
 from hiveboard.storage.base import Storage
 from query_seed import LONG_LIVED, Tenant, ev
 
-pytest_plugins = ("query_seed",)
+pytest_plugins = ("query_fixtures",)
 
 
 @dataclass
