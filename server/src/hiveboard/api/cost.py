@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
@@ -89,10 +89,6 @@ class LlmCallOut(ApiModel):
     response_preview: str | None
 
 
-def _groups(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
-    return [{**r, "key": r.get(key)} for r in rows]
-
-
 @router.get("/cost", response_model=CostSummary)
 def cost_summary(ctx: Ctx, conn: ReadConn) -> CostSummary:
     """Totals, reported vs estimated vs unknown, by model, agent, task type and project.
@@ -107,11 +103,7 @@ def cost_summary(ctx: Ctx, conn: ReadConn) -> CostSummary:
             "since": since,
             "until": until,
             "total": raw["total"],
-            "by_source": _groups(raw["by_source"], "cost_source"),
-            "by_model": _groups(raw["by_model"], "model"),
-            "by_agent": _groups(raw["by_agent"], "agent_id"),
-            "by_task_type": _groups(raw["by_task_type"], "task_type"),
-            "by_project": _groups(raw["by_project"], "project_id"),
+            **{name: raw[name] for name in read.COST_DIMENSIONS},
         }
     )
 

@@ -213,40 +213,59 @@ def cost_timeseries(
     return out
 
 
+COST_DIMENSIONS = {
+    "by_source": "cost_source",
+    "by_model": "model",
+    "by_agent": "agent_id",
+    "by_task_type": "task_type",
+    "by_project": "project_id",
+}
+
+
 def cost_summary(conn: Connection, scope: Scope, top: int = 50) -> dict[str, Any]:
-    """Totals and breakdowns of the window's LLM calls: source, model, agent, task type."""
+    """Totals and breakdowns of the window's LLM calls: source, model, agent, task type.
+
+    One grouped pass over the window's calls (by every dimension at once) and the
+    breakdowns folded from its rows here: the combinations are few, and one index range
+    scan costs a sixth of one per breakdown.
+    """
     c = llm_calls
+    dims = [c.c[name] for name in COST_DIMENSIONS.values()]
+    query: Select[Any] = select(
+        *dims,
+        func.count().label("llm_calls"),
+        func.sum(c.c.cost_usd).label("cost_usd"),
+        func.sum(c.c.tokens_in).label("tokens_in"),
+        func.sum(c.c.tokens_out).label("tokens_out"),
+        func.count(c.c.cost_usd).label("priced_calls"),
+    )
+    query = where_scope(query, c, scope, time_column=c.c.ts).group_by(*dims)
+    empty = {"llm_calls": 0, "cost_usd": 0.0, "tokens_in": 0, "tokens_out": 0, "priced_calls": 0}
+    total = dict(empty)
+    folds: dict[str, dict[Any, dict[str, Any]]] = {name: {} for name in COST_DIMENSIONS}
+    for row in conn.execute(query):
+        m = row._mapping
+        for acc in (
+            total,
+            *(
+                folds[name].setdefault(m[column], {**empty, "key": m[column]})
+                for name, column in COST_DIMENSIONS.items()
+            ),
+        ):
+            acc["llm_calls"] += int(m["llm_calls"])
+            acc["cost_usd"] += float(m["cost_usd"] or 0.0)
+            acc["tokens_in"] += int(m["tokens_in"] or 0)
+            acc["tokens_out"] += int(m["tokens_out"] or 0)
+            acc["priced_calls"] += int(m["priced_calls"])
 
-    def grouped(*keys: Any) -> list[dict[str, Any]]:
-        query: Select[Any] = select(
-            *keys,
-            func.count().label("llm_calls"),
-            func.coalesce(func.sum(c.c.cost_usd), 0.0).label("cost_usd"),
-            func.coalesce(func.sum(c.c.tokens_in), 0).label("tokens_in"),
-            func.coalesce(func.sum(c.c.tokens_out), 0).label("tokens_out"),
-            func.count(c.c.cost_usd).label("priced_calls"),
-        )
-        query = where_scope(query, c, scope, time_column=c.c.ts)
-        if keys:
-            query = (
-                query.group_by(*keys)
-                .order_by(func.sum(c.c.cost_usd).desc().nulls_last())
-                .limit(top)
-            )
-        rows = [dict(r._mapping) for r in conn.execute(query)]
-        for row in rows:
-            row["cost_usd"] = round(float(row["cost_usd"] or 0.0), 10)
-            row["tokens_in"] = int(row["tokens_in"] or 0)
-            row["tokens_out"] = int(row["tokens_out"] or 0)
-            row["unknown_cost_calls"] = int(row["llm_calls"]) - int(row.pop("priced_calls"))
-        return rows
+    def finish(acc: dict[str, Any]) -> dict[str, Any]:
+        out = {k: v for k, v in acc.items() if k != "priced_calls"}
+        out["cost_usd"] = round(acc["cost_usd"], 10)
+        out["unknown_cost_calls"] = acc["llm_calls"] - acc["priced_calls"]
+        return out
 
-    totals = grouped()[0]
-    return {
-        "total": totals,
-        "by_source": grouped(c.c.cost_source),
-        "by_model": grouped(c.c.model),
-        "by_agent": grouped(c.c.agent_id),
-        "by_task_type": grouped(c.c.task_type),
-        "by_project": grouped(c.c.project_id),
-    }
+    result: dict[str, Any] = {"total": finish(total)}
+    for name, groups in folds.items():
+        ranked = sorted(groups.values(), key=lambda g: (-g["cost_usd"], -g["llm_calls"]))
+        result[name] = [finish(g) for g in ranked[:top]]
+    return result
