@@ -145,7 +145,7 @@ async def stream(
 
     def start() -> tuple[int, int]:
         with engine.connect() as conn:
-            return max_event_id(conn, tenant_id), max_transition_id(conn, tenant_id)
+            return max_event_id(conn), max_transition_id(conn)
 
     now_pos = await anyio.to_thread.run_sync(start)
     if position is None:

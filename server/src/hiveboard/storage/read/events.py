@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Table, or_, select
+from sqlalchemy import ColumnElement, Connection, Table, func, or_, select
 
 from hiveboard.storage.read.filters import Scope, one_of, where_scope
 from hiveboard.storage.read.pagination import Keyset
@@ -91,21 +91,20 @@ def list_events(
     return [dict(r._mapping) for r in page], next_cursor
 
 
-def max_event_id(conn: Connection, tenant_id: str) -> int:
-    """The newest event id of the tenant: where a fresh stream starts."""
-    value = conn.execute(
-        select(e.c.id).where(e.c.tenant_id == tenant_id).order_by(e.c.id.desc()).limit(1)
-    ).scalar()
-    return int(value or 0)
+def max_event_id(conn: Connection) -> int:
+    """The newest event id of any tenant: where a fresh stream starts.
+
+    The stream's position is global (see :class:`Tail`), so the global maximum is the
+    right start, and ``max(id)`` is one primary-key lookup on both databases, whereas the
+    newest id of one quiet tenant could mean walking back past everyone else's events.
+    """
+    return int(conn.execute(select(func.max(e.c.id))).scalar() or 0)
 
 
-def max_transition_id(conn: Connection, tenant_id: str) -> int:
-    """The newest status transition id of the tenant."""
+def max_transition_id(conn: Connection) -> int:
+    """The newest status transition id of any tenant."""
     t = agent_status_transitions
-    value = conn.execute(
-        select(t.c.id).where(t.c.tenant_id == tenant_id).order_by(t.c.id.desc()).limit(1)
-    ).scalar()
-    return int(value or 0)
+    return int(conn.execute(select(func.max(t.c.id))).scalar() or 0)
 
 
 def _transition_query(scope: Scope) -> Any:
