@@ -8,7 +8,7 @@ import pytest
 from hiveboard.api.read_routers import ROUTERS
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "query-api.md"
-PATHS = sorted({route.path for router in ROUTERS for route in router.routes})  # type: ignore[attr-defined]
+PATHS = sorted({route.path_format for router in ROUTERS for route in router.routes})  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("path", PATHS)
@@ -18,5 +18,5 @@ def test_route_is_documented(path: str) -> None:
 
 @pytest.mark.parametrize("path", [p for p in PATHS if p != "/v1/stream"])
 def test_route_declares_a_response_model(path: str) -> None:
-    route = next(r for router in ROUTERS for r in router.routes if r.path == path)  # type: ignore[attr-defined]
+    route = next(r for router in ROUTERS for r in router.routes if r.path_format == path)  # type: ignore[attr-defined]
     assert route.response_model is not None

@@ -127,3 +127,12 @@ def test_another_tenants_task_is_not_found_and_not_listed(api: Api) -> None:
     assert status == 404
     assert api.get(alice, "/v1/tasks", task_id="bob-secret")["items"] == []
     assert len(api.get(bob, "/v1/tasks")["items"]) == 1
+
+
+def test_ids_with_slashes_and_odd_characters_are_reachable(api: Api) -> None:
+    alice = api.tenant("alice")
+    api.ingest(alice, "team/bot", [ev("task_started", 1, task_id="crm/lead 7?x=1")])
+    tl = api.get(alice, "/v1/tasks/crm%2Flead%207%3Fx%3D1/timeline")
+    assert tl["run"]["task_id"] == "crm/lead 7?x=1"
+    assert api.get(alice, "/v1/agents/team%2Fbot")["agent_id"] == "team/bot"
+    assert api.get(alice, "/v1/agents/team/bot/pipeline")["agent_id"] == "team/bot"

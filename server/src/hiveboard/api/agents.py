@@ -121,7 +121,7 @@ def list_agents(
     )
 
 
-@router.get("/agents/{agent_id}", response_model=AgentDetail)
+@router.get("/agents/{agent_id:path}", response_model=AgentDetail)
 def get_agent(
     agent_id: str,
     ctx: Ctx,

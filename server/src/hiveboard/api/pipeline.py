@@ -99,7 +99,7 @@ class FleetPipeline(ApiModel):
     agents: list[PipelineTotals]
 
 
-@router.get("/agents/{agent_id}/pipeline", response_model=AgentPipeline)
+@router.get("/agents/{agent_id:path}/pipeline", response_model=AgentPipeline)
 def agent_pipeline(agent_id: str, ctx: Ctx, conn: ReadConn) -> AgentPipeline:
     """One agent's latest queue, open TODOs, schedule, open issues and pending waits."""
     agent = read_agents.get_agent(conn, ctx.tenant_id, agent_id, ctx.now)

@@ -6,9 +6,11 @@ from fastapi import APIRouter
 
 from hiveboard.api import agents, approvals, cost, events, issues, metrics, pipeline, stream, tasks
 
+# pipeline before agents: ``/agents/{id}/pipeline`` must be tried before
+# ``/agents/{id}``, whose id may contain slashes.
 ROUTERS: list[APIRouter] = [
-    agents.router,
     pipeline.router,
+    agents.router,
     tasks.router,
     events.router,
     metrics.router,

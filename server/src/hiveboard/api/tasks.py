@@ -229,7 +229,7 @@ def list_tasks(
     )
 
 
-@router.get("/tasks/{task_id}/timeline", response_model=TaskTimeline)
+@router.get("/tasks/{task_id:path}/timeline", response_model=TaskTimeline)
 def task_timeline(
     task_id: str,
     ctx: Ctx,
