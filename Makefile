@@ -31,7 +31,7 @@ test-sdk: install
 	$(BIN)/pytest protocol/tests sdk/tests
 
 test-server: install system-deps
-	@if find server/tests -name 'test_*.py' 2>/dev/null | grep -q .; then $(BIN)/pytest server/tests; \
+	@if find server/tests -name 'test_*.py' 2>/dev/null | grep -q .; then $(BIN)/pytest server/tests tests_e2e; \
 	else echo "server: no tests yet"; fi
 
 test: lint typecheck test-sdk test-server
