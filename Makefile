@@ -36,10 +36,14 @@ test-server: install system-deps
 
 test: lint typecheck test-sdk test-server
 
-demo:
-	@echo "HiveBoard (the server and dashboard) is not built yet, so there is no demo to run."
-	@echo "Track progress in the server issue; the HiveLoop SDK is usable today (see sdk/README.md)."
-	@exit 1
+# HiveBoard on SQLite in .demo-data plus a simulated fleet; Ctrl-C stops both (demo/run.py).
+# DEMO_PORT (8080), DEMO_SPEED (1), DEMO_DURATION (seconds, default: until Ctrl-C).
+demo: install
+	$(BIN)/python -m demo.run
+
+.PHONY: demo-reset
+demo-reset:
+	rm -rf .demo-data
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache
