@@ -81,36 +81,59 @@ def drop_none(values: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
+_second_cache: list[Any] = [-1, ""]
+
+
 def format_timestamp(epoch: float) -> str:
-    """ISO 8601 in UTC with milliseconds, e.g. ``2026-03-01T09:15:02.118Z``."""
+    """ISO 8601 in UTC with milliseconds, e.g. ``2026-03-01T09:15:02.118Z``.
+
+    Events come in bursts within the same second, so that part is formatted once.
+    """
     seconds = int(epoch)
-    millis = int((epoch - seconds) * 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+    cached_second, prefix = _second_cache
+    if seconds != cached_second:
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+        _second_cache[:] = [seconds, prefix]
+    return f"{prefix}.{int((epoch - seconds) * 1000):03d}Z"
+
+
+# One encoder, reused: json.dumps with options builds a new one on every call.
+# ASCII output, so a string's length is its size in bytes.
+_encoder = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=str)
 
 
 def finish(seq: int, epoch: float, event: Event) -> str:
     """Add id, timestamp and severity to a built event and serialize it.
 
-    The payload is serialized on its own so that its size can be checked
-    against the server's limit without encoding anything twice.
+    The payload is measured on its own only when the whole event is larger
+    than the payload limit, so the common case encodes once.
     """
     event["event_id"] = _ids.as_uuid(seq)
     event["timestamp"] = format_timestamp(epoch)
-    payload = event.pop("payload", None)
+    payload = event.get("payload")
     if "severity" not in event:
         event["severity"] = default_severity(event["event_type"], payload)
-    head = _dumps(event)
-    if payload is None:
-        return head
-    return head[:-1] + ',"payload":' + _payload_json(payload, event["event_type"]) + "}"
+    if payload is not None:
+        summary = payload.get("summary")
+        if isinstance(summary, str) and len(summary) > MAX_SUMMARY_CHARS:
+            event["payload"] = payload = {
+                **payload,
+                "summary": truncate(summary, MAX_SUMMARY_CHARS),
+            }
+    encoded = _dumps(event)
+    if payload is not None and len(encoded) > MAX_PAYLOAD_BYTES:
+        size = len(_dumps(payload))
+        if size > MAX_PAYLOAD_BYTES:
+            event["payload"] = _replace_oversized(payload, event["event_type"], size)
+            encoded = _dumps(event)
+    return encoded
 
 
 def _dumps(value: Any) -> str:
-    # ASCII output: the string's length is its size in bytes.
     try:
-        return json.dumps(value, separators=(",", ":"), allow_nan=False, default=str)
+        return _encoder.encode(value)
     except ValueError:  # NaN or infinity in user data: JSON has no spelling for it
-        return json.dumps(_finite(value), separators=(",", ":"), default=str)
+        return _encoder.encode(_finite(value))
 
 
 def _finite(value: Any) -> Any:
@@ -123,23 +146,17 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def _payload_json(payload: Mapping[str, Any], event_type: str) -> str:
-    """The payload, kept within the server's limits instead of losing the event."""
-    summary = payload.get("summary")
-    if isinstance(summary, str) and len(summary) > MAX_SUMMARY_CHARS:
-        payload = {**payload, "summary": truncate(summary, MAX_SUMMARY_CHARS)}
-    encoded = _dumps(payload)
-    if len(encoded) <= MAX_PAYLOAD_BYTES:
-        return encoded
+def _replace_oversized(payload: Mapping[str, Any], event_type: str, size: int) -> Event:
+    """Keep the event (and its summary) when its data is over the server's limit."""
     _oversize_warning.warn(
         "%s payload is %d bytes, over the %d byte limit: its data was replaced by a note",
         event_type,
-        len(encoded),
+        size,
         MAX_PAYLOAD_BYTES,
     )
     fitted = {k: payload[k] for k in ("kind", "summary", "tags") if k in payload}
-    fitted["data"] = {"truncated": True, "original_bytes": len(encoded)}
-    return _dumps(fitted)
+    fitted["data"] = {"truncated": True, "original_bytes": size}
+    return fitted
 
 
 # -- task and action scope ---------------------------------------------------

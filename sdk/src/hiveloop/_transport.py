@@ -7,6 +7,7 @@ sends one body and says what happened, so the worker can decide what to do.
 from __future__ import annotations
 
 import email.utils
+import os
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -56,10 +57,25 @@ class HttpTransport:
         self._url = endpoint.rstrip("/") + "/v1/ingest"
         self._api_key = api_key
         self._session = self._new_session()
+        self._template = self._prepare_template()
+
+    def _prepare_template(self) -> requests.PreparedRequest:
+        """One prepared POST whose copies only get a new body.
+
+        ``Session.post`` re-merges settings, cookies and hooks on every call,
+        which costs more than the request itself on loopback.
+        """
+        return self._session.prepare_request(requests.Request("POST", self._url, data=b"{}"))
 
     def _new_session(self) -> requests.Session:
         session = requests.Session()
-        session.trust_env = True
+        # Read proxy and CA settings from the environment once, here, rather
+        # than on every request (requests would re-read them, netrc included).
+        session.proxies = requests.utils.get_environ_proxies(self._url)
+        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        if bundle:
+            session.verify = bundle
+        session.trust_env = False
         session.mount("http://", HTTPAdapter(pool_connections=1, pool_maxsize=2, max_retries=0))
         session.mount("https://", HTTPAdapter(pool_connections=1, pool_maxsize=2, max_retries=0))
         session.headers.update(
@@ -74,12 +90,17 @@ class HttpTransport:
     def reopen(self) -> None:
         """A fresh connection pool, for a forked child (sockets are not fork-safe)."""
         self._session = self._new_session()
+        self._template = self._prepare_template()
 
     def send(self, body: bytes, event_count: int, timeout: float | None = None) -> SendResult:
         connect = CONNECT_TIMEOUT if timeout is None else max(0.05, min(CONNECT_TIMEOUT, timeout))
         read = READ_TIMEOUT if timeout is None else max(0.05, min(READ_TIMEOUT, timeout))
         try:
-            response = self._session.post(self._url, data=body, timeout=(connect, read))
+            request = self._template.copy()
+            request.body = body
+            request.headers["Content-Length"] = str(len(body))
+            adapter = self._session.get_adapter(self._url)
+            response = adapter.send(request, timeout=(connect, read), proxies=self._session.proxies)
         except requests.Timeout as exc:
             return SendResult(None, retryable=True, error=f"timeout: {exc}")
         except requests.RequestException as exc:

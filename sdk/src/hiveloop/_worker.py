@@ -23,9 +23,6 @@ from ._transport import SendResult, Transport
 RETRY_DELAYS: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0)
 MAX_BODY_BYTES = 900_000  # under the server's 1 MB, leaving room for the envelope
 DRAIN_CHUNK = 5_000
-# Encode this many events, then let other threads run: a thread waiting for the
-# GIL would otherwise wait a whole switch interval (5 ms) behind the sender.
-YIELD_EVERY = 16
 
 
 class EventSource(Protocol):
@@ -224,9 +221,7 @@ class BackgroundWorker:
         if not records:
             return
         by_source: dict[int, tuple[EventSource, list[str]]] = {}
-        for position, (seq, epoch, source, build, args) in enumerate(records):
-            if position % YIELD_EVERY == YIELD_EVERY - 1:
-                time.sleep(0)
+        for seq, epoch, source, build, args in records:
             try:
                 encoded = _events.finish(seq, epoch, build(*args))
             except Exception:
