@@ -75,7 +75,7 @@ class Agent:
     def _emit(self, build: _events.Builder, args: tuple[Any, ...]) -> int:
         """Queue a record for the sender; returns its id number. The hot path: keep it tiny."""
         seq = _ids.next_seq()
-        self._submit((seq, time.time(), self, build, args))
+        self._submit((seq, time.time(), self, build, *args))
         return seq
 
     def envelope_json(self) -> str:
