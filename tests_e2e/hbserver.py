@@ -80,10 +80,12 @@ class HiveBoardProcess:
         database_url: str | None = None,
         env: dict[str, str] | None = None,
         timeout: float = 60.0,
+        key: str | None = None,
     ) -> HiveBoardProcess:
         """Run ``hiveboard serve`` on a free loopback port and wait until it answers.
 
-        The first-run ingest key is parsed from stdout, as a user would copy it.
+        The first-run ingest key is parsed from stdout, as a user would copy it; pass
+        ``key`` for a database that was bootstrapped before (nothing is printed then).
         """
         data_dir.mkdir(parents=True, exist_ok=True)
         port = free_port()
@@ -97,10 +99,11 @@ class HiveBoardProcess:
             proc = subprocess.Popen(
                 cmd, stdout=subprocess.PIPE, stderr=stderr, text=True, env=full_env
             )
-        server = cls(proc, f"http://127.0.0.1:{port}", "", stderr_path=stderr_path)
+        server = cls(proc, f"http://127.0.0.1:{port}", key or "", stderr_path=stderr_path)
         threading.Thread(target=server._pump, daemon=True).start()
         try:
-            server.key = wait_for(server._parsed_key, timeout, "the first-run ingest key")
+            if key is None:
+                server.key = wait_for(server._parsed_key, timeout, "the first-run ingest key")
             wait_for(server._healthy, timeout, "GET /healthz")
         except BaseException:
             server.stop()
@@ -146,10 +149,11 @@ class HiveBoardProcess:
     def pid(self) -> int:
         return self.proc.pid
 
-    def rss_bytes(self) -> int:
-        """Resident memory of the server process now (Linux /proc)."""
+    def rss_bytes(self, field: str = "VmRSS") -> int:
+        """Resident memory of the server process (Linux /proc): now, or ``VmHWM`` for the
+        peak so far."""
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
         return 0
 

@@ -1,0 +1,301 @@
+"""Sustained ingest throughput of a real ``hiveboard serve``, on SQLite and PostgreSQL.
+
+For each backend: a fresh ``hiveboard serve`` on loopback, then 4 client processes each
+posting prebuilt 100-event bodies (unique event ids, a realistic mix: eventmix.py) with a
+plain ``requests`` session, back to back, for ``--seconds`` (30). Then, in the same run,
+the floor: the same kind of rows, already validated, inserted into the same tables by one
+process calling ``SqlStorage.ingest`` directly (no HTTP, no JSON, no validation), on a
+fresh database of the same backend. Prints events/s, the ratio to the floor and bytes on
+disk per stored event, against the targets (SQLite >= 25,000/s, PostgreSQL >= 15,000/s,
+>= 1/3 of the floor).
+
+    .venv/bin/python bench/ingest.py                 # 30 s per backend (~3 min in all)
+    .venv/bin/python bench/ingest.py --seconds 10
+    .venv/bin/python bench/ingest.py --backends sqlite
+    .venv/bin/python bench/ingest.py --quick         # 2 s, small floor: smoke run
+
+PostgreSQL is a throw-away server started from the Debian binaries by
+server/tests/pgserver.py (as the ``postgres`` user when run as root), configured like the
+test fixture: fsync, synchronous_commit and full_page_writes off, so PostgreSQL figures
+are an upper bound for a durable setup. SQLite runs as shipped (WAL,
+synchronous=NORMAL). Loopback only; each client stops at its deadline or when its
+prebuilt bodies run out, whichever comes first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+sys.path[:0] = [str(BENCH_DIR), str(REPO_ROOT)]
+
+import eventmix  # noqa: E402
+
+from tests_e2e.hbserver import (  # noqa: E402
+    HiveBoardProcess,
+    create_pg_database,
+    pg_server_class,
+)
+
+TARGETS = {"sqlite": 25_000.0, "postgres": 15_000.0}
+FLOOR_RATIO_TARGET = 1 / 3
+
+
+@dataclass
+class ClientResult:
+    accepted: int
+    requests: int
+    failures: int
+    elapsed: float
+    latencies_ms: list[float]
+    ran_out: bool
+
+
+def client_main(
+    idx: int,
+    url: str,
+    key: str,
+    seconds: float,
+    batch_size: int,
+    prebuild_events: int,
+    agents: int,
+    id_space: int,
+    ready: Any,
+    go: Any,
+    out: Any,
+) -> None:
+    """One load-generating process: prebuild bodies, wait for ``go``, post until the end."""
+    import requests
+
+    sims = eventmix.fleet(
+        agents,
+        id_space,
+        eventmix.utcnow() - timedelta(hours=2),
+        timedelta(milliseconds=1),
+        first_index=idx * agents,
+    )
+    bodies: list[bytes] = []
+    built = 0
+    for body in eventmix.batches(sims, batch_size):
+        if built >= prebuild_events:
+            break
+        bodies.append(json.dumps(body, separators=(",", ":")).encode())
+        built += len(body["events"])
+    session = requests.Session()
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    ready.put(idx)
+    go.wait(120)
+    started = time.perf_counter()
+    deadline = started + seconds
+    accepted = failures = sent = 0
+    latencies: list[float] = []
+    for raw in bodies:
+        if time.perf_counter() >= deadline:
+            break
+        t0 = time.perf_counter()
+        resp = session.post(f"{url}/v1/ingest", data=raw, headers=headers, timeout=60)
+        latencies.append((time.perf_counter() - t0) * 1000)
+        sent += 1
+        if resp.status_code == 200:
+            accepted += resp.json()["accepted"]
+        else:
+            failures += 1
+    elapsed = time.perf_counter() - started
+    ran_out = sent == len(bodies) and elapsed < seconds
+    out.put((idx, ClientResult(accepted, sent, failures, elapsed, latencies, ran_out)))
+
+
+def run_clients(server: HiveBoardProcess, args: argparse.Namespace, id_base: int) -> dict[str, Any]:
+    ctx = mp.get_context("spawn")
+    ready, out, go = ctx.Queue(), ctx.Queue(), ctx.Event()
+    per_client = int(args.prebuild_rate * args.seconds / args.clients) + 1000
+    procs = [
+        ctx.Process(
+            target=client_main,
+            args=(
+                i,
+                server.url,
+                server.key,
+                args.seconds,
+                args.batch,
+                per_client,
+                args.agents_per_client,
+                id_base + i,
+                ready,
+                go,
+                out,
+            ),
+        )
+        for i in range(args.clients)
+    ]
+    for p in procs:
+        p.start()
+    for _ in procs:
+        ready.get(timeout=300)  # every client has built its bodies
+    go.set()
+    results = [out.get(timeout=args.seconds + 120)[1] for _ in procs]
+    for p in procs:
+        p.join(30)
+    latencies = [x for r in results for x in r.latencies_ms]
+    accepted = sum(r.accepted for r in results)
+    elapsed = max(r.elapsed for r in results)
+    return {
+        "accepted": accepted,
+        "rate": accepted / elapsed,
+        "elapsed": elapsed,
+        "requests": sum(r.requests for r in results),
+        "failures": sum(r.failures for r in results),
+        "p50_ms": statistics.median(latencies) if latencies else 0.0,
+        "p95_ms": sorted(latencies)[int(0.95 * (len(latencies) - 1))] if latencies else 0.0,
+        "ran_out": any(r.ran_out for r in results),
+    }
+
+
+def floor_rate(url: str, args: argparse.Namespace) -> dict[str, Any]:
+    """One process, no HTTP: prevalidated batches straight into ``SqlStorage.ingest``."""
+    from hiveboard.ingest.validate import validate_batch
+    from hiveboard.storage.sql import SqlStorage
+
+    storage = SqlStorage(url)
+    storage.migrate()
+    tenant = storage.create_tenant("floor")
+    sims = eventmix.fleet(
+        args.agents_per_client * args.clients, 999, eventmix.utcnow() - timedelta(hours=2),
+        timedelta(milliseconds=1),
+    )  # fmt: skip
+    now = eventmix.utcnow()
+    batches, built = [], 0
+    for body in eventmix.batches(sims, args.batch):
+        if built >= args.floor_events:
+            break
+        batch = validate_batch(body, now=now)
+        batches.append(batch)
+        built += len(batch.events)
+    started = time.perf_counter()
+    stored = 0
+    for batch in batches:
+        if time.perf_counter() - started > args.seconds:
+            break
+        storage.ingest(tenant.id, batch, now=now)
+        stored += len(batch.events)
+    elapsed = time.perf_counter() - started
+    storage.close()
+    return {"stored": stored, "rate": stored / elapsed, "elapsed": elapsed}
+
+
+def count_and_size(url: str, backend: str, data_dir: Path) -> tuple[int, int]:
+    """Stored events and bytes on disk (SQLite: the db and WAL files; PG: the database)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        count = conn.execute(text("SELECT count(*) FROM events")).scalar_one()
+        if backend == "postgres":
+            size = conn.execute(text("SELECT pg_database_size(current_database())")).scalar_one()
+        else:
+            size = sum(p.stat().st_size for p in data_dir.glob("hiveboard.db*"))
+    engine.dispose()
+    return int(count), int(size)
+
+
+def bench_backend(
+    backend: str, pg: Any, workdir: Path, args: argparse.Namespace, n: int
+) -> dict[str, Any]:
+    data_dir = workdir / f"{backend}-http"
+    if backend == "postgres":
+        url = create_pg_database(pg.url("postgres"), "bench_http")
+        floor_url = create_pg_database(pg.url("postgres"), "bench_floor")
+    else:
+        url = f"sqlite:///{data_dir / 'hiveboard.db'}"
+        floor_url = f"sqlite:///{workdir / f'{backend}-floor' / 'hiveboard.db'}"
+    env = {"HIVEBOARD_RATE_LIMIT_PER_KEY": "0"}
+    server = HiveBoardProcess.start(
+        data_dir, database_url=url if backend == "postgres" else None, env=env
+    )
+    try:
+        print(f"{backend}: {args.clients} clients for {args.seconds:g} s ...", file=sys.stderr)
+        http = run_clients(server, args, id_base=n * 100)
+        rss = server.rss_bytes("VmHWM")
+    finally:
+        server.stop()
+    stored, size = count_and_size(url, backend, data_dir)
+    print(f"{backend}: floor ...", file=sys.stderr)
+    floor = floor_rate(floor_url, args)
+    return {"http": http, "floor": floor, "stored": stored, "size": size, "rss": rss}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument(
+        "--prebuild-rate", type=float, default=30_000.0,
+        help="events/s the prebuilt bodies can sustain (above the target)",
+    )  # fmt: skip
+    parser.add_argument("--floor-events", type=int, default=200_000)
+    parser.add_argument("--agents-per-client", type=int, default=50)
+    parser.add_argument("--quick", action="store_true", help="2 s per backend: smoke run")
+    args = parser.parse_args()
+    if args.quick:
+        args.seconds, args.floor_events, args.prebuild_rate = 2.0, 3_000, 5_000.0
+        args.agents_per_client = 5
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+
+    workdir = Path(tempfile.mkdtemp(prefix="hiveboard-bench-ingest-"))
+    pg = pg_server_class().start() if "postgres" in backends else None
+    results: dict[str, dict[str, Any]] = {}
+    try:
+        for n, backend in enumerate(backends):
+            results[backend] = bench_backend(backend, pg, workdir, args, n)
+    finally:
+        if pg is not None:
+            pg.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    print()
+    print(
+        f"## bench/ingest.py — {args.clients} clients x {args.batch}-event batches, "
+        f"{args.seconds:g} s per backend"
+    )
+    print()
+    print(
+        "| backend | events/s | target | floor events/s | ratio to floor | stored | "
+        "bytes/event on disk | request p50 / p95 ms | non-200 | server peak RSS MB |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for backend, r in results.items():
+        http, floor = r["http"], r["floor"]
+        ratio = http["rate"] / floor["rate"] if floor["rate"] else 0.0
+        target = TARGETS[backend]
+        verdict = "MET" if http["rate"] >= target else "MISSED"
+        ratio_verdict = "MET" if ratio >= FLOOR_RATIO_TARGET else "MISSED"
+        print(
+            f"| {backend} | {http['rate']:,.0f} | {target:,.0f} {verdict} "
+            f"| {floor['rate']:,.0f} | {ratio:.2f} (>= 0.33 {ratio_verdict}) "
+            f"| {r['stored']:,} | {r['size'] / max(r['stored'], 1):,.0f} "
+            f"| {http['p50_ms']:.0f} / {http['p95_ms']:.0f} | {http['failures']} "
+            f"| {r['rss'] / 2**20:.0f} |"
+        )
+        if http["ran_out"]:
+            print(f"  ({backend}: a client ran out of prebuilt bodies; raise --prebuild-rate)")
+        if r["stored"] != http["accepted"]:
+            print(f"  ({backend}: {http['accepted']:,} acknowledged but {r['stored']:,} stored!)")
+    print(json.dumps({b: round(r["http"]["rate"]) for b, r in results.items()}), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
