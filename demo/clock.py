@@ -8,6 +8,7 @@ waiting out a 90-second "approval" nap.
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import threading
 import time
@@ -36,14 +37,14 @@ class Clock:
         """Real seconds for a simulated duration."""
         return max(0.0, sim_seconds / self.speed)
 
-    def threshold(self, sim_seconds: float, floor: float = 6.0) -> float:
+    def threshold(self, sim_seconds: float, floor: int = 6) -> int:
         """A stuck threshold in real seconds, never below ``floor``.
 
         HiveBoard's detector runs every few seconds and events are flushed in
         batches; a threshold shorter than that would make healthy agents flap
         between stuck and processing at high ``--speed``.
         """
-        return max(floor, self.real(sim_seconds))
+        return max(floor, math.ceil(self.real(sim_seconds)))
 
     def interval(self, sim_seconds: float, floor: float = 1.0) -> float:
         """A heartbeat interval in real seconds (at least ``floor``)."""

@@ -163,7 +163,7 @@ class OutreachSupervisor:
             life += 1
             crash_after = 20.0 if life == 1 else rng.uniform(180, 300)
             with self.lock:
-                if clock.stopping:
+                if clock.stop_event.is_set():  # a stop that raced the loop condition
                     return
                 self.proc = self._spawn(crash_after)
             while self.proc.poll() is None:

@@ -12,8 +12,9 @@ import functools
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from hiveloop import Agent, Task
 
@@ -186,10 +187,9 @@ def scheduler(world: World) -> None:
             else:
                 _run_job(world, agent, rng, job, stamp)
             job.due = now + job.every
-        agent.scheduled(
-            [job.describe(world, now) for job in jobs]
-            + [{**paused, "next_run": None, "enabled": False}]
-        )
+        items: list[Mapping[str, Any]] = [job.describe(world, now) for job in jobs]
+        items.append({**paused, "next_run": None, "enabled": False})
+        agent.scheduled(items)
         clock.sleep(jittered(rng, 5, 0.2))
 
 
