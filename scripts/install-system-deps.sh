@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the test suites need (PostgreSQL server binaries).
+# Installs the Debian packages the test suites need (PostgreSQL server binaries, and
+# Chromium for the dashboard's browser tests; Playwright drives it, never downloads one).
 # As root it installs what is missing; otherwise it prints the command to run.
 set -euo pipefail
 
-packages=(postgresql)
+packages=(postgresql chromium)
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -24,6 +24,7 @@ from hiveboard.detector import Detector
 from hiveboard.ingest.ratelimit import RateLimiter
 from hiveboard.storage.base import Storage, Transition
 from hiveboard.storage.sql import SqlStorage
+from hiveboard.web import install as install_dashboard
 
 logger = logging.getLogger(__name__)
 
@@ -103,4 +104,5 @@ def create_app(
     install_error_handlers(app)
     for router in _routers():
         app.include_router(router)
+    install_dashboard(app)
     return app

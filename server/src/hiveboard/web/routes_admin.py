@@ -1,0 +1,234 @@
+"""Costs, Pipeline & humans, Alerts and Settings.
+
+Settings reuses the server's own key and user functions (``Storage.create_api_key``,
+``revoke_api_key``, ``create_user``, ``set_price_override``): the dashboard is one more
+front end to them, like the CLI.  Every POST checks the CSRF token and the role on the
+server; hiding buttons from viewers is a courtesy, not the protection.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from hiveboard.storage.base import KEY_KINDS, ROLES
+from hiveboard.web import data
+from hiveboard.web import users as user_store
+from hiveboard.web.render import render
+from hiveboard.web.sessions import SessionUser, check_csrf, require_admin, require_user
+
+router = APIRouter(include_in_schema=False)
+User = Annotated[SessionUser, Depends(require_user)]
+
+
+@router.get("/costs", response_class=HTMLResponse)
+def costs_page(
+    request: Request, user: User, window: Annotated[str, Query(max_length=4)] = "24h"
+) -> Response:
+    """Totals, reported vs estimated, by model/agent/task type/project, over time, top spend."""
+    window = window if window in data.WINDOWS else "24h"
+    ctx = data.context(request, user, since=window, limit=10)
+    with data.reading(request) as conn:
+        summary = data.cost_summary(conn, ctx)
+        series = data.cost_series(conn, ctx, data.COST_INTERVAL[window])
+        calls = data.dearest_calls(conn, ctx)
+        tasks = data.tasks(conn, ctx, sort="cost").items
+    return render(
+        request,
+        "costs.html",
+        {
+            "s": summary,
+            "series": data.series_json(series.points, "cost_usd", "llm_calls"),
+            "calls": calls,
+            "tasks": tasks,
+            "window": window,
+            "windows": list(data.WINDOWS),
+        },
+        active="costs",
+    )
+
+
+@router.get("/pipeline", response_class=HTMLResponse)
+def pipeline_page(request: Request, user: User) -> Response:
+    """Queues, open issues by severity, TODOs, schedules and the waits on humans."""
+    ctx = data.context(request, user, limit=100)
+    with data.reading(request) as conn:
+        agents = data.fleet_pipeline(conn, ctx)
+        issues = data.open_issues(conn, ctx)
+        waits = data.waiting_on_humans(conn, ctx)
+    busy = [a for a in agents if _has_pipeline(a)]
+    return render(
+        request,
+        "pipeline.html",
+        {
+            "agents": busy,
+            "idle_agents": len(agents) - len(busy),
+            "issues": issues.items,
+            "more_issues": issues.next_cursor is not None,
+            "waits": waits.items,
+        },
+        active="pipeline",
+    )
+
+
+def _has_pipeline(row: Any) -> bool:
+    return bool(
+        row.queue_depth
+        or row.open_todos
+        or row.open_issues
+        or row.pending_approvals
+        or row.open_escalations
+        or row.scheduled_items
+    )
+
+
+@router.get("/alerts", response_class=HTMLResponse)
+def alerts_page(request: Request, user: User) -> Response:
+    """Placeholder until the alerting issue lands: says so instead of showing nothing."""
+    return render(request, "alerts.html", active="alerts")
+
+
+def _settings_context(request: Request, user: SessionUser) -> dict[str, Any]:
+    storage = request.app.state.storage
+    return {
+        "keys": storage.list_api_keys(user.tenant_id) if user.is_admin else [],
+        "users": user_store.list_users(storage.engine, user.tenant_id),
+        "prices": sorted(storage.price_overrides(user.tenant_id).items()),
+        "key_kinds": KEY_KINDS,
+        "roles": ROLES,
+        "retention_days": request.app.state.settings.retention_days,
+        "new_key": None,
+        "message": "",
+        "error": "",
+    }
+
+
+@router.get("/settings", response_class=HTMLResponse)
+def settings_page(request: Request, user: User) -> Response:
+    """Keys (admins), users and roles, price overrides, retention."""
+    ctx = _settings_context(request, user)
+    ctx["message"] = DONE.get(request.query_params.get("done", ""), "")
+    return render(request, "settings.html", ctx, active="settings", no_store=True)
+
+
+DONE = {
+    "revoked": "Key revoked.",
+    "user": "User created.",
+    "role": "Role changed.",
+    "disabled": "User disabled.",
+    "price": "Price saved.",
+}
+"""Confirmation messages by code: a link cannot make the page say anything else."""
+
+
+def _done(code: str) -> Response:
+    return RedirectResponse(f"/settings?done={code}", status_code=303)
+
+
+@router.post("/settings/keys")
+async def create_key(request: Request, user: User) -> Response:
+    """Create a key and show its secret once (rendered, never redirected or stored)."""
+    form = await check_csrf(request, user)
+    require_admin(user)
+    kind = form.get("kind", "live")
+    if kind not in KEY_KINDS:
+        kind = "live"
+    storage = request.app.state.storage
+    record, secret = storage.create_api_key(user.tenant_id, kind, form.get("name", "")[:100])
+    ctx = _settings_context(request, user)
+    ctx["new_key"] = {"record": record, "secret": secret}
+    return render(request, "settings.html", ctx, active="settings", no_store=True)
+
+
+@router.post("/settings/keys/{key_id}/revoke")
+async def revoke_key(request: Request, user: User, key_id: str) -> Response:
+    await check_csrf(request, user)
+    require_admin(user)
+    request.app.state.storage.revoke_api_key(user.tenant_id, key_id)
+    return _done("revoked")
+
+
+@router.post("/settings/users")
+async def create_user(request: Request, user: User) -> Response:
+    form = await check_csrf(request, user)
+    require_admin(user)
+    ctx = _settings_context(request, user)
+    email, password, role = form.get("email", ""), form.get("password", ""), form.get("role", "")
+    if "@" not in email or len(password) < 8 or role not in ROLES:
+        ctx["error"] = "Give an email, a password of at least 8 characters and a role."
+    elif role == "owner" and user.role != "owner":
+        ctx["error"] = "Only an owner can create another owner."
+    else:
+        try:
+            request.app.state.storage.create_user(user.tenant_id, email, password, role)
+        except Exception:  # unique email: say so instead of a 500
+            ctx["error"] = "A user with that email already exists."
+        else:
+            return _done("user")
+    return render(request, "settings.html", ctx, active="settings", status_code=400)
+
+
+@router.post("/settings/users/{user_id}/role")
+async def change_role(request: Request, user: User, user_id: str) -> Response:
+    form = await check_csrf(request, user)
+    require_admin(user)
+    engine = request.app.state.storage.engine
+    role = form.get("role", "")
+    target = user_store.get_user(engine, user_id)
+    error = _role_change_error(user, target, role, user_store.owner_count(engine, user.tenant_id))
+    if error:
+        ctx = _settings_context(request, user)
+        ctx["error"] = error
+        return render(request, "settings.html", ctx, active="settings", status_code=400)
+    user_store.set_role(engine, user.tenant_id, user_id, role)
+    return _done("role")
+
+
+def _role_change_error(
+    actor: SessionUser, target: dict[str, Any] | None, role: str, owners: int
+) -> str:
+    if target is None or target["tenant_id"] != actor.tenant_id or role not in ROLES:
+        return "No such user or role."
+    if "owner" in (role, target["role"]) and actor.role != "owner":
+        return "Only an owner can grant or remove the owner role."
+    if target["role"] == "owner" and role != "owner" and owners <= 1:
+        return "The last owner cannot be demoted."
+    return ""
+
+
+@router.post("/settings/users/{user_id}/disable")
+async def disable_user(request: Request, user: User, user_id: str) -> Response:
+    await check_csrf(request, user)
+    require_admin(user)
+    engine = request.app.state.storage.engine
+    target = user_store.get_user(engine, user_id)
+    if target is None or target["tenant_id"] != user.tenant_id or user_id == user.id:
+        ctx = _settings_context(request, user)
+        ctx["error"] = "You cannot disable yourself (or that user does not exist)."
+        return render(request, "settings.html", ctx, active="settings", status_code=400)
+    if target["role"] == "owner" and user.role != "owner":
+        ctx = _settings_context(request, user)
+        ctx["error"] = "Only an owner can disable an owner."
+        return render(request, "settings.html", ctx, active="settings", status_code=400)
+    user_store.disable_user(engine, user.tenant_id, user_id)
+    return _done("disabled")
+
+
+@router.post("/settings/prices")
+async def set_price(request: Request, user: User) -> Response:
+    form = await check_csrf(request, user)
+    require_admin(user)
+    model = form.get("model", "").strip()[:200]
+    try:
+        price_in = float(form.get("input_per_mtok", ""))
+        price_out = float(form.get("output_per_mtok", ""))
+    except ValueError:
+        price_in = price_out = -1.0
+    if not model or price_in < 0 or price_out < 0:
+        ctx = _settings_context(request, user)
+        ctx["error"] = "Give a model name and two prices (USD per million tokens, ≥ 0)."
+        return render(request, "settings.html", ctx, active="settings", status_code=400)
+    request.app.state.storage.set_price_override(user.tenant_id, model, price_in, price_out)
+    return _done("price")

@@ -1,0 +1,75 @@
+/* Time-series charts with uPlot. Each <figure data-chart="name" data-source="id"> reads
+   columns from the JSON block <script type="application/json" id="id"> (numbers only,
+   rendered by the server) and draws the series listed for its name below. Charts are
+   redrawn on resize and when the theme changes. */
+(function () {
+  "use strict";
+  var SPECS = {
+    throughput: [["tasks_completed", "Completed", "--ok", true], ["tasks_failed", "Failed", "--bad", true]],
+    errors: [["errors", "Errors", "--bad", true]],
+    cost: [["cost_usd", "Cost (USD)", "--accent", false]],
+    activity: [["events", "Events", "--accent", true], ["errors", "Errors", "--bad", true]],
+    "agent-cost": [["cost_usd", "Cost (USD)", "--accent", false]],
+    tokens: [["tokens_in", "Tokens in", "--accent", true], ["tokens_out", "Tokens out", "--warn", true]]
+  };
+  var charts = [];
+
+  function cssVar(name) {
+    return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || "#888";
+  }
+
+  function load(id) {
+    var node = document.getElementById(id);
+    if (!node) { return null; }
+    try { return JSON.parse(node.textContent); } catch (e) { return null; }
+  }
+
+  function build(figure) {
+    var spec = SPECS[figure.dataset.chart];
+    var cols = load(figure.dataset.source);
+    var box = figure.querySelector(".chart-box");
+    if (!spec || !cols || !box || !window.uPlot) { return; }
+    var fg = cssVar("--muted"), grid = cssVar("--grid");
+    var bars = window.uPlot.paths && window.uPlot.paths.bars ? window.uPlot.paths.bars({ size: [0.7, 40] }) : null;
+    var series = [{}];
+    var data = [cols.t];
+    spec.forEach(function (s) {
+      var color = cssVar(s[2]);
+      series.push({
+        label: s[1], stroke: color, fill: s[3] ? color + "55" : color + "22", width: 1.5,
+        paths: s[3] && bars ? bars : undefined, points: { show: false }
+      });
+      data.push(cols[s[0]] || []);
+    });
+    box.textContent = "";
+    var axis = { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid } };
+    var chart = new window.uPlot({
+      width: Math.max(200, box.clientWidth), height: 150, series: series,
+      legend: { show: spec.length > 1 }, cursor: { drag: { x: false, y: false } },
+      axes: [Object.assign({}, axis), Object.assign({ size: 50 }, axis)],
+      scales: { x: { time: true } }
+    }, data, box);
+    charts.push({ chart: chart, box: box, figure: figure });
+  }
+
+  function drawAll() {
+    charts.forEach(function (c) { c.chart.destroy(); });
+    charts = [];
+    document.querySelectorAll("figure[data-chart]").forEach(build);
+  }
+
+  function resize() {
+    charts.forEach(function (c) {
+      c.chart.setSize({ width: Math.max(200, c.box.clientWidth), height: 150 });
+    });
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", drawAll);
+  } else {
+    drawAll();
+  }
+  document.addEventListener("hb:theme", drawAll);
+  var t = null;
+  window.addEventListener("resize", function () { clearTimeout(t); t = setTimeout(resize, 100); });
+})();
