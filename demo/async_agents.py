@@ -84,6 +84,8 @@ async def _qualify(world: World, agent: Agent, rng: random.Random, lead: dict[st
                     task.plan_step(i, "completed", "fit score 0.48: ambiguous", tokens=2100)
                     steps = list(REVISED_STEPS)
                     task.plan(goal, steps, revision=1)
+                    for done in range(i + 1):  # the new plan starts where the old one was
+                        task.plan_step(done, "completed", f"{steps[done]} (carried over)")
                     revised = True
                     i += 1
                     continue
