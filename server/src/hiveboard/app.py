@@ -2,7 +2,7 @@
 
 Routers are listed in ``ROUTERS``; add a resource by appending its router there. The
 lifespan opens storage, applies migrations, bootstraps an empty database and runs the
-status detector; it undoes each on shutdown.
+status detector and retention pruning; it undoes each on shutdown.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from hiveboard.bootstrap import bootstrap_if_empty
 from hiveboard.config import Settings, load_settings
 from hiveboard.detector import Detector
 from hiveboard.ingest.ratelimit import RateLimiter
+from hiveboard.retention import Retention
 from hiveboard.storage.base import Storage, Transition
 from hiveboard.storage.sql import SqlStorage
 from hiveboard.web import install as install_dashboard
@@ -76,12 +77,16 @@ def create_app(
                 print(created.render(endpoint), file=sys.stderr, flush=True)
         detector = Detector(storage, settings.detector_interval_seconds, publish=app_publish)
         app.state.detector = detector
+        retention = Retention(storage, settings.retention_days)
+        app.state.retention = retention
         if run_detector:
             detector.start()
+            retention.start()
         try:
             yield
         finally:
             detector.stop()
+            retention.stop()
             if owns_storage:
                 storage.close()
 

@@ -12,11 +12,11 @@ row records and publishes the transition.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from hiveboard.derive.status import agent_status
+from hiveboard.periodic import PeriodicThread
 from hiveboard.storage.base import Storage, Transition
 
 logger = logging.getLogger(__name__)
@@ -43,8 +43,7 @@ class Detector:
         self.interval = interval
         self.publish = publish
         self.clock = clock
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread = PeriodicThread("hiveboard-detector", interval, self.run_once)
 
     def run_once(self, now: datetime | None = None) -> list[Transition]:
         """Re-evaluate every agent once; return the transitions this process recorded."""
@@ -66,25 +65,8 @@ class Detector:
         return recorded
 
     def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="hiveboard-detector", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
         """Finish the current pass and stop; safe to call twice."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    def _loop(self) -> None:
-        # Wait first: at start-up ingest has just evaluated nothing, and tests that
-        # build an app should not race a pass they did not ask for.
-        while not self._stop.wait(self.interval):
-            try:
-                self.run_once()
-            except Exception:
-                # Never let one bad pass (database restarting, say) kill the loop.
-                logger.exception("detector pass failed; retrying in %.1f s", self.interval)
+        self._thread.stop(timeout)

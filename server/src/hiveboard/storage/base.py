@@ -163,6 +163,10 @@ class Storage(Protocol):
 
     # -- detector --------------------------------------------------------------------
 
+    def prune_events(self, cutoff: datetime, batch_size: int = 5_000) -> int:
+        """Delete raw events older than ``cutoff`` (derived tables are kept); returns the count."""
+        ...
+
     def agent_states(self) -> list[AgentState]:
         """Every agent of every tenant with the facts its status depends on."""
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import Connection, Engine, delete, func, select, update
 
 from hiveboard.derive.cost import PriceOverride
 from hiveboard.derive.status import StatusDecision
@@ -39,7 +39,7 @@ from hiveboard.storage.base import (
 )
 from hiveboard.storage.dialect import insert
 from hiveboard.storage.engine import Backend, backend_of, create_db_engine
-from hiveboard.storage.tables import api_keys, price_overrides, tenants, users
+from hiveboard.storage.tables import api_keys, events, price_overrides, tenants, users
 
 KEY_CACHE_SECONDS = 5.0
 """How long a key lookup is cached per process; bounds how late a revocation made by
@@ -233,6 +233,24 @@ class SqlStorage:
             return write.apply_batch(conn, tenant_id, batch, now)
 
     # -- detector --------------------------------------------------------------------
+
+    def prune_events(self, cutoff: datetime, batch_size: int = 5_000) -> int:
+        deleted = 0
+        for tenant in self.list_tenants():
+            while True:
+                # Batches by primary key: short transactions, portable (no DELETE ... LIMIT).
+                doomed = (
+                    select(events.c.id)
+                    .where(events.c.tenant_id == tenant.id, events.c.ts < cutoff)
+                    .limit(batch_size)
+                    .scalar_subquery()
+                )
+                with self.write_tx() as conn:
+                    count = conn.execute(delete(events).where(events.c.id.in_(doomed))).rowcount
+                deleted += count
+                if count < batch_size:
+                    break
+        return deleted
 
     def agent_states(self) -> list[AgentState]:
         with self.engine.connect() as conn:
