@@ -1,4 +1,5 @@
-"""Derived state under tasks: task runs, actions, LLM calls, plans, approvals/escalations.
+"""Derived state under tasks: task runs, actions and LLM calls (plans and approvals in
+their own modules, called from ``apply``).
 
 Rows touched by a batch are loaded once, merged in Python with order-independent rules
 (``min`` for starts, newest terminal event wins for ends, counters only ever add events
@@ -13,15 +14,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from hiveboard.derive.cost import PriceOverride, llm_call_cost
 from hiveboard.derive.status import task_run_status
 from hiveboard.ingest.model import Event
+from hiveboard.storage import derived_approvals, derived_plans
+from hiveboard.storage.derived_values import RunKey, as_int, clip_text
 from hiveboard.storage.dialect import insert
-from hiveboard.storage.tables import actions, approvals, llm_calls, plan_steps, plans, task_runs
+from hiveboard.storage.tables import actions, llm_calls, task_runs
 
-RunKey = tuple[str, str]
 PREVIEW_CHARS = 2000
 
 
@@ -63,10 +65,10 @@ def apply(
 
     _apply_llm_calls(conn, tenant_id, agent_id, evs, runs, prices, effects)
     _apply_actions(conn, tenant_id, agent_id, scoped, runs)
-    _apply_plans(conn, tenant_id, agent_id, scoped)
-    approval_keys = _apply_approvals(conn, tenant_id, agent_id, evs)
+    derived_plans.apply_plans(conn, tenant_id, agent_id, scoped)
+    approval_keys = derived_approvals.apply_approvals(conn, tenant_id, agent_id, evs)
     if approval_keys:
-        _recount_pending(conn, tenant_id, agent_id, runs, approval_keys)
+        derived_approvals.recount_pending(conn, tenant_id, agent_id, runs, approval_keys)
 
     for run in runs.values():
         if not run["_dirty"]:
@@ -165,16 +167,6 @@ def _end_run(run: dict[str, Any], ev: Event) -> None:
     run["_ended_now"] = ev.event_id
 
 
-def _int(value: Any) -> int | None:
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    return None
-
-
-def _text(value: Any, limit: int) -> str | None:
-    return value[:limit] if isinstance(value, str) else None
-
-
 def _apply_llm_calls(
     conn: Connection,
     tenant_id: str,
@@ -189,10 +181,10 @@ def _apply_llm_calls(
         if ev.payload_kind != "llm_call":
             continue
         data = ev.data
-        tin, tout = _int(data.get("tokens_in")), _int(data.get("tokens_out"))
+        tin, tout = as_int(data.get("tokens_in")), as_int(data.get("tokens_out"))
         reported = data.get("cost")
         reported = float(reported) if isinstance(reported, int | float) else None
-        model = _text(data.get("model"), 256)
+        model = clip_text(data.get("model"), 256)
         cost = llm_call_cost(
             model=model,
             tokens_in=tin,
@@ -211,16 +203,16 @@ def _apply_llm_calls(
                 "task_type": ev.task_type,
                 "action_id": ev.action_id,
                 "ts": ev.ts,
-                "name": _text(data.get("name"), 512),
+                "name": clip_text(data.get("name"), 512),
                 "model": model,
                 "tokens_in": tin,
                 "tokens_out": tout,
                 "cost_usd": cost.cost_usd,
                 "cost_source": cost.source,
                 "matched_model": cost.matched_model,
-                "duration_ms": _int(data.get("duration_ms")),
-                "prompt_preview": _text(data.get("prompt_preview"), PREVIEW_CHARS),
-                "response_preview": _text(data.get("response_preview"), PREVIEW_CHARS),
+                "duration_ms": as_int(data.get("duration_ms")),
+                "prompt_preview": clip_text(data.get("prompt_preview"), PREVIEW_CHARS),
+                "response_preview": clip_text(data.get("response_preview"), PREVIEW_CHARS),
             }
         )
         effects.llm[ev.event_id] = (cost.cost_usd, tin or 0, tout or 0)
@@ -291,8 +283,8 @@ def _apply_actions(
             changed[aid] = row
         payload = ev.payload or {}
         row["parent_action_id"] = row["parent_action_id"] or ev.parent_action_id
-        row["name"] = row["name"] or _text(payload.get("action_name"), 512)
-        row["function"] = row["function"] or _text(payload.get("function"), 512)
+        row["name"] = row["name"] or clip_text(payload.get("action_name"), 512)
+        row["function"] = row["function"] or clip_text(payload.get("function"), 512)
         if ev.event_type == "action_started":
             if row["started_at"] is None or ev.ts < row["started_at"]:
                 row["started_at"] = ev.ts
@@ -305,8 +297,8 @@ def _apply_actions(
             start = row["started_at"]
             computed = int((ev.ts - start).total_seconds() * 1000) if start else None
             row["duration_ms"] = ev.duration_ms if ev.duration_ms is not None else computed
-            row["exception_type"] = _text(payload.get("exception_type"), 256)
-            row["exception_message"] = _text(payload.get("exception_message"), 10_000)
+            row["exception_type"] = clip_text(payload.get("exception_type"), 256)
+            row["exception_message"] = clip_text(payload.get("exception_message"), 10_000)
     if new:
         conn.execute(actions.insert(), list(new.values()))
     if changed:
@@ -326,216 +318,6 @@ def _apply_actions(
                 for aid, row in changed.items()
             ],
         )
-
-
-def _apply_plans(conn: Connection, tenant_id: str, agent_id: str, scoped: list[Event]) -> None:
-    for ev in scoped:
-        if ev.payload_kind == "plan_created":
-            _plan_created(conn, tenant_id, agent_id, ev)
-        elif ev.payload_kind == "plan_step":
-            _plan_step(conn, tenant_id, agent_id, ev)
-
-
-def _plan_created(conn: Connection, tenant_id: str, agent_id: str, ev: Event) -> None:
-    data = ev.data
-    steps = data.get("steps") if isinstance(data.get("steps"), list) else []
-    revision = _int(data.get("revision")) or 1
-    key = {"tenant_id": tenant_id, "agent_id": agent_id, "task_id": ev.task_id,
-           "task_run_id": ev.task_run_id or "", "revision": revision}  # fmt: skip
-    conn.execute(
-        insert(conn, plans)
-        .values(**key, created_at=ev.ts, total_steps=len(steps), steps=steps)
-        .on_conflict_do_nothing(index_elements=list(key))
-    )
-    for pos, step in enumerate(steps):
-        step = step if isinstance(step, dict) else {"description": str(step)}
-        index = _int(step.get("index"))
-        stmt = insert(conn, plan_steps).values(
-            **key,
-            step_index=index if index is not None else pos,
-            description=_text(step.get("description"), 10_000),
-            state="pending",
-            updated_at=ev.ts,
-        )
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[*key, "step_index"],
-                set_={"description": stmt.excluded.description},
-            )
-        )
-
-
-def _plan_step(conn: Connection, tenant_id: str, agent_id: str, ev: Event) -> None:
-    data = ev.data
-    run_id = ev.task_run_id or ""
-    revision = _int(data.get("plan_revision"))
-    if revision is None:
-        revision = (
-            conn.execute(
-                select(func.max(plans.c.revision)).where(
-                    plans.c.tenant_id == tenant_id,
-                    plans.c.agent_id == agent_id,
-                    plans.c.task_id == ev.task_id,
-                    plans.c.task_run_id == run_id,
-                )
-            ).scalar()
-            or 1
-        )
-    state = data.get("action") if data.get("action") in (
-        "started", "completed", "failed", "skipped") else "started"  # fmt: skip
-    stmt = insert(conn, plan_steps).values(
-        tenant_id=tenant_id,
-        agent_id=agent_id,
-        task_id=ev.task_id,
-        task_run_id=run_id,
-        revision=revision,
-        step_index=data["step_index"],
-        description=_text(data.get("description"), 10_000) or ev.summary,
-        state=state,
-        updated_at=ev.ts,
-        turns=_int(data.get("turns")),
-        tokens=_int(data.get("tokens")),
-    )
-    t = plan_steps.c
-    conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[
-                "tenant_id",
-                "agent_id",
-                "task_id",
-                "task_run_id",
-                "revision",
-                "step_index",
-            ],
-            set_={
-                "state": stmt.excluded.state,
-                "updated_at": stmt.excluded.updated_at,
-                "turns": func.coalesce(stmt.excluded.turns, t.turns),
-                "tokens": func.coalesce(stmt.excluded.tokens, t.tokens),
-            },
-            # Newest state per step wins; the "pending" placeholder always yields.
-            where=(t.updated_at <= stmt.excluded.updated_at) | (t.state == "pending"),
-        )
-    )
-
-
-def _apply_approvals(
-    conn: Connection, tenant_id: str, agent_id: str, evs: list[Event]
-) -> set[RunKey]:
-    """Record requests/escalations and match receipts; return the runs whose count changed."""
-    relevant = [
-        ev for ev in evs
-        if ev.event_type in ("approval_requested", "approval_received", "escalated")
-    ]  # fmt: skip
-    if not relevant:
-        return set()
-    pending = [
-        dict(r)
-        for r in conn.execute(
-            select(approvals).where(
-                approvals.c.tenant_id == tenant_id,
-                approvals.c.agent_id == agent_id,
-                approvals.c.state == "pending",
-            )
-        ).mappings()
-    ]
-    inserts: list[dict[str, Any]] = []
-    touched: set[RunKey] = set()
-    for ev in relevant:
-        run_key = ev.run_key
-        if ev.event_type in ("approval_requested", "escalated"):
-            row = {
-                "tenant_id": tenant_id,
-                "event_id": ev.event_id,
-                "kind": "approval" if ev.event_type == "approval_requested" else "escalation",
-                "agent_id": agent_id,
-                "task_id": ev.task_id,
-                "task_run_id": ev.task_run_id or ("" if ev.task_id else None),
-                "summary": ev.summary,
-                "payload": ev.payload,
-                "requested_at": ev.ts,
-                "received_at": None,
-                "received_event_id": None,
-                "wait_ms": None,
-                "state": "pending" if ev.event_type == "approval_requested" else "open",
-            }
-            inserts.append(row)
-            if row["kind"] == "approval":
-                pending.append(row)
-        else:
-            match = _match_request(pending, ev)
-            if match is None:
-                continue  # a receipt for a request we never saw; the raw event is kept
-            match["state"] = "received"
-            match["received_at"] = ev.ts
-            match["received_event_id"] = ev.event_id
-            match["wait_ms"] = max(0, int((ev.ts - match["requested_at"]).total_seconds() * 1000))
-            pending.remove(match)
-            if match not in inserts:
-                conn.execute(
-                    update(approvals)
-                    .where(
-                        approvals.c.tenant_id == tenant_id,
-                        approvals.c.event_id == match["event_id"],
-                    )
-                    .values(
-                        state="received",
-                        received_at=ev.ts,
-                        received_event_id=ev.event_id,
-                        wait_ms=match["wait_ms"],
-                    )
-                )
-            if match["task_id"] is not None:
-                touched.add((match["task_id"], match["task_run_id"] or ""))
-        if run_key is not None:
-            touched.add(run_key)
-    if inserts:
-        conn.execute(
-            insert(conn, approvals).on_conflict_do_nothing(
-                index_elements=["tenant_id", "event_id"]
-            ),
-            inserts,
-        )
-    return touched
-
-
-def _match_request(pending: list[dict[str, Any]], ev: Event) -> dict[str, Any] | None:
-    if ev.parent_event_id:
-        for row in pending:
-            if row["event_id"] == ev.parent_event_id:
-                return row
-    same_run = [
-        row for row in pending
-        if row["task_id"] == ev.task_id and (row["task_run_id"] or "") == (ev.task_run_id or "")
-    ]  # fmt: skip
-    return min(same_run, key=lambda r: r["requested_at"]) if same_run else None
-
-
-def _recount_pending(
-    conn: Connection,
-    tenant_id: str,
-    agent_id: str,
-    runs: dict[RunKey, dict[str, Any]],
-    keys: set[RunKey],
-) -> None:
-    counts = {
-        (r.task_id, r.task_run_id or ""): r.n
-        for r in conn.execute(
-            select(approvals.c.task_id, approvals.c.task_run_id, func.count().label("n"))
-            .where(
-                approvals.c.tenant_id == tenant_id,
-                approvals.c.agent_id == agent_id,
-                approvals.c.state == "pending",
-                approvals.c.task_id.in_({k[0] for k in keys}),
-            )
-            .group_by(approvals.c.task_id, approvals.c.task_run_id)
-        )
-    }
-    for key in keys:
-        run = runs.get(key)
-        if run is not None:
-            run["pending_approvals"] = counts.get(key, 0)
-            run["_dirty"] = True
 
 
 def _write_runs(conn: Connection, runs: dict[RunKey, dict[str, Any]]) -> None:
