@@ -99,8 +99,11 @@ def fmt_usd(value: float | None) -> str:
         return "—"
     if value == 0:
         return "$0.00"
-    if abs(value) < 0.01:
-        return f"${value:.4f}"
+    if abs(value) < 0.0001:
+        return "<$0.0001" if value > 0 else "-<$0.0001"
+    if abs(value) < 1:
+        digits = f"{value:.4f}".rstrip("0")
+        return "$" + digits + "0" * max(0, 2 - len(digits.split(".")[1]))
     if abs(value) < 100:
         return f"${value:.2f}"
     return f"${value:,.0f}"
