@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import os
 import shutil
 import statistics
 import sys
@@ -294,6 +295,8 @@ def main() -> None:
             print(f"  ({backend}: a client ran out of prebuilt bodies; raise --prebuild-rate)")
         if r["stored"] != http["accepted"]:
             print(f"  ({backend}: {http['accepted']:,} acknowledged but {r['stored']:,} stored!)")
+    # Other work on this 2-core machine skews every figure: say how busy it was.
+    print(f"load average (1/5/15 min) at the end: {os.getloadavg()}")
     print(json.dumps({b: round(r["http"]["rate"]) for b, r in results.items()}), file=sys.stderr)
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import shutil
 import statistics
@@ -203,6 +204,8 @@ def main() -> None:
             f"on disk: {on_disk / mb:,.0f} MB, {on_disk / max(counted, 1):,.0f} bytes per "
             "stored event (events + derived tables + indexes)"
         )
+        # Other work on this 2-core machine skews every figure: say how busy it was.
+        print(f"load average (1/5/15 min) at the end: {os.getloadavg()}")
         print(json.dumps({"events": counted, "quick": args.quick}), file=sys.stderr)
     finally:
         if server is not None:
