@@ -8,7 +8,7 @@ The rules are hiveboard.md's table, checked top to bottom (the first match wins)
                           (it died mid-task) or the task has had no event for that long while
                           heartbeats still arrive (the work is wedged)
 ``error``                 the most recent task ended in failure, or a high/critical issue is open
-``waiting_approval``      the open task has an approval requested and not yet received
+``waiting_approval``      an open task has an approval requested and not yet received
 ``processing``            a task is open
 ``idle``                  alive, no open task
 ========================  =====================================================================
@@ -39,8 +39,8 @@ class AgentFacts:
     shutdown_at: datetime | None = None
     open_task_id: str | None = None
     open_task_started_at: datetime | None = None
-    open_task_last_event_at: datetime | None = None
-    open_task_pending_approvals: int = 0
+    open_task_last_event_at: datetime | None = None  # the quietest open run's last event
+    open_task_pending_approvals: int = 0  # summed over every open run
     last_task_outcome: str | None = None  # "completed" / "failed" for the newest ended run
     last_task_ended_at: datetime | None = None
     open_high_issues: int = 0
@@ -77,7 +77,7 @@ def agent_status(facts: AgentFacts, now: datetime) -> StatusDecision:
             if task_silent_s > threshold:
                 return StatusDecision(
                     "stuck",
-                    f"task {task!r} has had no event for {task_silent_s:.0f} s "
+                    f"an open task has had no event for {task_silent_s:.0f} s "
                     f"(threshold {threshold:.0f} s) while the agent is alive",
                 )
     if facts.last_task_outcome == "failed" and _failure_is_newest(facts):
@@ -85,7 +85,8 @@ def agent_status(facts: AgentFacts, now: datetime) -> StatusDecision:
     if facts.open_high_issues > 0:
         return StatusDecision("error", f"{facts.open_high_issues} high/critical issue(s) open")
     if task is not None and facts.open_task_pending_approvals > 0:
-        return StatusDecision("waiting_approval", f"task {task!r} is waiting for approval")
+        count = facts.open_task_pending_approvals
+        return StatusDecision("waiting_approval", f"{count} approval request(s) pending")
     if task is not None:
         return StatusDecision("processing", f"working on task {task!r}")
     return StatusDecision("idle", "alive, no task open")

@@ -9,7 +9,7 @@ serialises concurrent batches of one agent across processes.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, and_, func, select, update
@@ -98,10 +98,14 @@ def apply(
         changes["open_high_issues"] = _open_high_issues(conn, tenant_id, agent_id)
 
     merged = {**agent, **changes}
-    decision = agent_status(facts_from_row(merged), now)
+    facts = facts_from_row(merged)
+    decision = agent_status(facts, now)
     transition = None
     if decision.status != old_status:
         changes.update(status=decision.status, status_since=now)
+        if decision.status == "stuck":
+            quiet_since = now - timedelta(seconds=facts.stuck_threshold_s)
+            mark_tasks_stuck(conn, tenant_id, agent_id, quiet_since, now)
         transition = Transition(
             tenant_id=tenant_id,
             agent_id=agent_id,
@@ -190,13 +194,18 @@ def _positive(value: Any, default: float) -> float:
     return default
 
 
+MAX_OPEN_RUNS_CONSIDERED = 200
+
+
 def _current_task(
     conn: Connection, tenant_id: str, agent_id: str, registered_at: datetime | None
 ) -> dict[str, Any]:
-    """The open run the agent works on: the newest unended one since it last registered.
+    """What the status rules need from the agent's open runs since it last registered.
 
-    Runs left open by an earlier process (it died mid-task, then restarted and registered
-    again) no longer count: they cannot progress.
+    An agent may run several tasks at once: the newest open run is its "current task",
+    any open run waiting for approval makes it wait, and the open run that has gone
+    longest without an event decides whether it is stuck. Runs left open by an earlier
+    process (it died mid-task, then restarted and registered again) no longer count.
     """
     cond = [
         task_runs.c.tenant_id == tenant_id,
@@ -205,7 +214,7 @@ def _current_task(
     ]
     if registered_at is not None:
         cond.append(task_runs.c.last_event_at >= registered_at)
-    row = conn.execute(
+    rows = conn.execute(
         select(
             task_runs.c.id,
             task_runs.c.task_id,
@@ -216,9 +225,9 @@ def _current_task(
         )
         .where(and_(*cond))
         .order_by(task_runs.c.first_event_at.desc())
-        .limit(1)
-    ).first()
-    if row is None:
+        .limit(MAX_OPEN_RUNS_CONSIDERED)
+    ).all()
+    if not rows:
         return {
             "current_task_run_pk": None,
             "current_task_id": None,
@@ -226,12 +235,13 @@ def _current_task(
             "current_task_last_event_at": None,
             "current_task_pending_approvals": 0,
         }
+    newest = rows[0]
     return {
-        "current_task_run_pk": row.id,
-        "current_task_id": row.task_id,
-        "current_task_started_at": row.started_at or row.first_event_at,
-        "current_task_last_event_at": row.last_event_at,
-        "current_task_pending_approvals": row.pending_approvals,
+        "current_task_run_pk": newest.id,
+        "current_task_id": newest.task_id,
+        "current_task_started_at": newest.started_at or newest.first_event_at,
+        "current_task_last_event_at": min(r.last_event_at for r in rows),
+        "current_task_pending_approvals": sum(r.pending_approvals or 0 for r in rows),
     }
 
 
@@ -266,10 +276,17 @@ def facts_from_row(row: Mapping[str, Any]) -> AgentFacts:
     )
 
 
-def mark_task_stuck(conn: Connection, run_pk: int, now: datetime) -> None:
-    """The detector found the agent stuck: show its open run as stuck too."""
+def mark_tasks_stuck(
+    conn: Connection, tenant_id: str, agent_id: str, quiet_since: datetime, now: datetime
+) -> None:
+    """The detector found the agent stuck: show its open runs that went quiet as stuck too."""
     conn.execute(
         update(task_runs)
-        .where(task_runs.c.id == run_pk, task_runs.c.ended_at.is_(None))
+        .where(
+            task_runs.c.tenant_id == tenant_id,
+            task_runs.c.agent_id == agent_id,
+            task_runs.c.ended_at.is_(None),
+            task_runs.c.last_event_at <= quiet_since,
+        )
         .values(status="stuck", stuck_since=now)
     )

@@ -129,3 +129,30 @@ def recount_pending(
         if run is not None:
             run["pending_approvals"] = counts.get(key, 0)
             run["_dirty"] = True
+
+
+def close_for_ended_runs(
+    conn: Connection, tenant_id: str, agent_id: str, ended: set[RunKey]
+) -> set[RunKey]:
+    """A run that ended cannot receive its answer any more: its open requests close.
+
+    Pending approvals become ``expired`` and open escalations ``closed``, so they stop
+    counting as waiting in the pipeline. Returns the runs whose counts changed.
+    """
+    changed: set[RunKey] = set()
+    for task_id, task_run_id in ended:
+        in_run = (
+            (approvals.c.tenant_id == tenant_id)
+            & (approvals.c.agent_id == agent_id)
+            & (approvals.c.task_id == task_id)
+            & (func.coalesce(approvals.c.task_run_id, "") == task_run_id)
+        )
+        closed = conn.execute(
+            update(approvals).where(in_run, approvals.c.state == "pending").values(state="expired")
+        ).rowcount
+        conn.execute(
+            update(approvals).where(in_run, approvals.c.state == "open").values(state="closed")
+        )
+        if closed:
+            changed.add((task_id, task_run_id))
+    return changed

@@ -67,6 +67,11 @@ def apply(
     _apply_actions(conn, tenant_id, agent_id, scoped, runs)
     derived_plans.apply_plans(conn, tenant_id, agent_id, scoped)
     approval_keys = derived_approvals.apply_approvals(conn, tenant_id, agent_id, evs)
+    ended_now = {key for key, run in runs.items() if run.get("_ended_now")}
+    if ended_now:
+        approval_keys |= derived_approvals.close_for_ended_runs(
+            conn, tenant_id, agent_id, ended_now
+        )
     if approval_keys:
         derived_approvals.recount_pending(conn, tenant_id, agent_id, runs, approval_keys)
 

@@ -10,7 +10,7 @@ applied once.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, select, update
@@ -162,8 +162,9 @@ def apply_status(
         group=state.group,
     )
     conn.execute(agent_status_transitions.insert().values(**_transition_row(transition)))
-    if decision.status == "stuck" and state.current_task_run_pk is not None:
-        derived_agents.mark_task_stuck(conn, state.current_task_run_pk, now)
+    if decision.status == "stuck":
+        quiet_since = now - timedelta(seconds=state.facts.stuck_threshold_s)
+        derived_agents.mark_tasks_stuck(conn, state.tenant_id, state.agent_id, quiet_since, now)
     return transition
 
 

@@ -1,0 +1,82 @@
+"""Agents that run several tasks at once, and requests left open when a run ends."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from hbtest import T0, TenantKeys, body, ev
+from hiveboard.detector import Detector
+from hiveboard.ingest.validate import validate_batch
+from hiveboard.storage.sql import SqlStorage
+from hiveboard.storage.tables import agents, approvals, task_runs
+from sqlalchemy import select
+
+
+def ingest(storage: SqlStorage, tenant_id: str, b: dict[str, Any], at: float) -> None:
+    now = T0 + timedelta(seconds=at)
+    storage.ingest(tenant_id, validate_batch(b, now=now), now=now)
+
+
+def rows(storage: SqlStorage, table: Any) -> list[dict[str, Any]]:
+    with storage.engine.connect() as conn:
+        return [dict(r) for r in conn.execute(select(table)).mappings()]
+
+
+def test_an_older_run_waiting_for_approval_makes_the_agent_wait(
+    storage: SqlStorage, tenant: TenantKeys
+) -> None:
+    tid = tenant.tenant_id
+    ingest(storage, tid, body(
+        ev("task_started", 0, task_id="ticket-1", task_run_id="r1"),
+        ev("approval_requested", 1, task_id="ticket-1", task_run_id="r1",
+           payload={"summary": "refund?"}),
+        ev("task_started", 2, task_id="ticket-2", task_run_id="r2"),
+    ), at=3)  # fmt: skip
+    (agent,) = rows(storage, agents)
+    assert agent["status"] == "waiting_approval"
+    assert agent["current_task_id"] == "ticket-2"
+
+
+def test_one_wedged_run_among_busy_ones_makes_the_agent_stuck(
+    storage: SqlStorage, tenant: TenantKeys
+) -> None:
+    tid = tenant.tenant_id
+    registered = ev("agent_registered", 0, payload={"data": {"stuck_threshold": 60}})
+    ingest(storage, tid, body(registered, ev("task_started", 1, task_id="wedged")), at=1)
+    for n in range(1, 3):  # another run keeps making progress, heartbeats keep coming
+        ingest(storage, tid, body(
+            ev("heartbeat", 25 * n),
+            ev("task_started", 25 * n, task_id=f"busy-{n}", task_run_id=f"b{n}"),
+        ), at=25 * n)  # fmt: skip
+    assert rows(storage, agents)[0]["status"] == "processing"
+    detector = Detector(storage, interval=60)
+    transitions = detector.run_once(now=T0 + timedelta(seconds=65))
+    assert [t.to_status for t in transitions] == ["stuck"]
+    assert "an open task has had no event" in transitions[0].reason
+    runs = {r["task_id"]: r["status"] for r in rows(storage, task_runs)}
+    assert runs["wedged"] == "stuck"
+    assert runs["busy-2"] == "running"
+
+
+def test_ending_a_run_closes_its_open_requests(storage: SqlStorage, tenant: TenantKeys) -> None:
+    tid = tenant.tenant_id
+    ingest(storage, tid, body(
+        ev("task_started", 0, task_id="t1"),
+        ev("approval_requested", 1, task_id="t1", payload={"summary": "ok to ship?"}),
+        ev("escalated", 2, task_id="t1", payload={"summary": "needs a human"}),
+    ), at=3)  # fmt: skip
+    ingest(storage, tid, body(ev("task_failed", 4, task_id="t1", status="failure")), at=5)
+    states = sorted(r["state"] for r in rows(storage, approvals))
+    assert states == ["closed", "expired"]
+    (run,) = rows(storage, task_runs)
+    assert (run["status"], run["pending_approvals"]) == ("failed", 0)
+
+
+def test_stuck_found_at_ingest_marks_the_quiet_run(storage: SqlStorage, tenant: TenantKeys) -> None:
+    tid = tenant.tenant_id
+    registered = ev("agent_registered", 0, payload={"data": {"stuck_threshold": 60}})
+    ingest(storage, tid, body(registered, ev("task_started", 1, task_id="wedged")), at=1)
+    ingest(storage, tid, body(ev("heartbeat", 120)), at=120)
+    assert rows(storage, agents)[0]["status"] == "stuck"
+    assert rows(storage, task_runs)[0]["status"] == "stuck"
