@@ -152,3 +152,13 @@ def test_timeline_page_matches_api(admin_page: Any, server: Server) -> None:
     assert page.locator("#events tbody tr").count() == len(t["events"])
     assert page.locator("[data-field=run-status]").inner_text() == t["status"]
     shoot(page, "timeline")
+
+
+def test_fleet_status_filter(admin_page: Any) -> None:
+    page = admin_page
+    page.goto("/")
+    page.locator("#ribbon .chip-error").click()
+    page.wait_for_url("**/?status=error#fleet")
+    errors = api(page, "/v1/agents?status=error")["items"]
+    assert page.locator("#cards .agent-card").count() == len(errors) > 0
+    assert page.locator("#cards .agent-card:not(.st-error)").count() == 0

@@ -66,9 +66,11 @@ def context(
     return ReadContext(scope=scope, cursor=cursor or None, limit=limit, now=now)
 
 
-def fleet(conn: Connection, ctx: ReadContext) -> tuple[list[Any], str | None]:
-    """Agents in attention order (stuck first), one page."""
-    page = agents_api.list_agents(ctx, conn, status=None, sort="attention")
+def fleet(
+    conn: Connection, ctx: ReadContext, status: str | None = None
+) -> tuple[list[Any], str | None]:
+    """Agents in attention order (stuck first), one page, optionally of some statuses."""
+    page = agents_api.list_agents(ctx, conn, status=status or None, sort="attention")
     return page.items, page.next_cursor
 
 

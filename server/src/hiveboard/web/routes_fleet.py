@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from hiveboard.api.errors import ApiError
 from hiveboard.web import data
-from hiveboard.web.render import render
+from hiveboard.web.render import STATUS_ORDER, render
 from hiveboard.web.sessions import SessionUser, require_user
 
 router = APIRouter(include_in_schema=False)
@@ -35,12 +35,16 @@ def fleet_series(metrics: Any) -> dict[str, list[Any]]:
 
 @router.get("/", response_class=HTMLResponse)
 def fleet_page(
-    request: Request, user: User, cursor: Annotated[str | None, Query(max_length=2048)] = None
+    request: Request,
+    user: User,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+    status: Annotated[str | None, Query(max_length=32)] = None,
 ) -> Response:
     """Every agent, most in need of a human first; summary ribbon; live activity."""
+    status = status if status in STATUS_ORDER else None
     ctx = data.context(request, user, cursor=cursor, limit=data.FLEET_PAGE)
     with data.reading(request) as conn:
-        agents, next_cursor = data.fleet(conn, ctx)
+        agents, next_cursor = data.fleet(conn, ctx, status)
         metrics = data.summary(conn, data.context(request, user))
         events = data.recent_events(conn, data.context(request, user, limit=30))
     return render(
@@ -53,6 +57,7 @@ def fleet_page(
             "series": fleet_series(metrics),
             "events": events,
             "endpoint": endpoint_of(request),
+            "status_filter": status or "",
         },
         active="fleet",
     )

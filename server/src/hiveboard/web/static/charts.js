@@ -24,6 +24,12 @@
     try { return JSON.parse(node.textContent); } catch (e) { return null; }
   }
 
+  /* Times are UTC everywhere on the dashboard (the footer says so). */
+  function utcLabel(seconds, span) {
+    var iso = new Date(seconds * 1000).toISOString();
+    return span > 2 * 86400 ? iso.slice(5, 10) : iso.slice(11, 16);
+  }
+
   function build(figure) {
     var spec = SPECS[figure.dataset.chart];
     var cols = load(figure.dataset.source);
@@ -42,11 +48,15 @@
       data.push(cols[s[0]] || []);
     });
     box.textContent = "";
-    var axis = { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid } };
+    var axis = { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } };
+    var span = cols.t.length > 1 ? cols.t[cols.t.length - 1] - cols.t[0] : 0;
+    var xAxis = Object.assign({ space: 64, values: function (u, ticks) {
+      return ticks.map(function (t) { return utcLabel(t, span); });
+    } }, axis);
     var chart = new window.uPlot({
       width: Math.max(200, box.clientWidth), height: 150, series: series,
-      legend: { show: spec.length > 1 }, cursor: { drag: { x: false, y: false } },
-      axes: [Object.assign({}, axis), Object.assign({ size: 50 }, axis)],
+      legend: { show: false }, cursor: { drag: { x: false, y: false } },
+      axes: [xAxis, Object.assign({ size: 50 }, axis)],
       scales: { x: { time: true } }
     }, data, box);
     charts.push({ chart: chart, box: box, figure: figure });
@@ -70,6 +80,7 @@
     drawAll();
   }
   document.addEventListener("hb:theme", drawAll);
+  window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", drawAll);
   var t = null;
   window.addEventListener("resize", function () { clearTimeout(t); t = setTimeout(resize, 100); });
 })();

@@ -89,6 +89,11 @@
       if (!fresh) { return; }
       fresh = document.importNode(fresh, true);
       var old = findCard(agentId);
+      var only = cards.dataset.only;
+      if (only && !fresh.classList.contains("st-" + only)) {
+        if (old) { old.remove(); }  // it left the status this view is filtered on
+        return;
+      }
       if (old) { old.replaceWith(fresh); } else {
         var onboarding = document.getElementById("empty-fleet");
         if (onboarding) { onboarding.remove(); }
@@ -100,12 +105,17 @@
     }).catch(function () { /* the stream's state already shows the problem */ });
   }
 
+  /* At most one card fetch per agent every 1.5 s, the first 250 ms after a change: a
+     chatty agent costs the server a bounded number of requests per open tab. */
+  var lastFetch = {};
   function scheduleCard(agentId) {
     if (pending[agentId]) { return; }
+    var since = Date.now() - (lastFetch[agentId] || 0);
     pending[agentId] = setTimeout(function () {
       delete pending[agentId];
+      lastFetch[agentId] = Date.now();
       refreshCard(agentId);
-    }, 250);
+    }, Math.max(250, 1500 - since));
   }
 
   var refreshRibbon = L.debounce(function () {
