@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from conftest import MEMBER, VIEWER, Server, login, shoot
+from hbweb import MEMBER, VIEWER, Server, login, shoot
 
 
 def test_login_required_then_logout(new_page: Callable[..., Any], server: Server) -> None:

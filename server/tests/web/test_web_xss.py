@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import quote
 
 import story
-from conftest import Server, shoot
+from hbweb import Server, shoot
 
 NO_INJECTION = """() => ({
   handlers: document.querySelectorAll('[onmouseover], [onerror], [onclick]').length,

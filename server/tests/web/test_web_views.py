@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 import story
-from conftest import SHOTS, Server, api, shoot
+from hbweb import SHOTS, Server, api, shoot
 from hiveboard.web.render import STATUS_LABEL, fmt_duration, fmt_usd
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import quote
 
 import story
-from conftest import Server
+from hbweb import Server
 from playwright.sync_api import expect
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import quote
 
 import story
-from conftest import api, shoot
+from hbweb import api, shoot
 
 DURATION = re.compile(r"^\d+(\.\d)? (ms|s)$|^\d+ m \d\d s$")
 

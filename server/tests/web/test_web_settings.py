@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import Server, login, shoot
+from hbweb import Server, login, shoot
 
 
 def test_key_shown_once_then_revoked(admin_page: Any, server: Server) -> None:

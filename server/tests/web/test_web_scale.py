@@ -7,7 +7,7 @@ import sys
 import time
 from typing import Any
 
-from conftest import Server, login, shoot
+from hbweb import Server, login, shoot
 
 SEED_200 = """
 import os, sys, hiveloop
