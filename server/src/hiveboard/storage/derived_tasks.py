@@ -67,7 +67,12 @@ def apply(
     _apply_actions(conn, tenant_id, agent_id, scoped, runs)
     derived_plans.apply_plans(conn, tenant_id, agent_id, scoped)
     approval_keys = derived_approvals.apply_approvals(conn, tenant_id, agent_id, evs)
-    ended_now = {key for key, run in runs.items() if run.get("_ended_now")}
+    # Only runs that still have an open request need their requests closed.
+    ended_now = {
+        key
+        for key, run in runs.items()
+        if run.get("_ended_now") and (run["pending_approvals"] or run["escalated_at"] is not None)
+    }
     if ended_now:
         approval_keys |= derived_approvals.close_for_ended_runs(
             conn, tenant_id, agent_id, ended_now
