@@ -84,6 +84,9 @@ def serve(
         port=settings.port,
         log_level=settings.log_level,
         access_log=False,
+        # Live streams (/v1/stream, open dashboards) never finish by themselves: without
+        # a bound, Ctrl+C / SIGTERM would wait for every open browser tab forever.
+        timeout_graceful_shutdown=3,
     )
     storage.close()
 
