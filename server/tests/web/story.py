@@ -35,7 +35,7 @@ def init(endpoint: str, key: str) -> Any:
 
 def rich_story(hb: Any) -> None:
     """A run with everything the timeline shows: retry after failure, approval, plan, calls."""
-    agent = hb.agent("sales-agent", type="sales", version="1.4.0", heartbeat_interval=0)
+    agent = hb.agent("sales-agent", type="sales", version="1.4.0", heartbeat_interval=30)
 
     @agent.track("fetch_lead")
     def fetch_lead() -> dict[str, str]:
@@ -82,8 +82,12 @@ def rich_story(hb: Any) -> None:
         raise RuntimeError("enrichment service down")
 
     try:
-        with agent.task(FAILED_TASK, project="sales-pipeline", type="lead"):
-            enrich()
+        with agent.task(FAILED_TASK, project="sales-pipeline", type="lead") as failing:
+            try:
+                enrich()
+            except RuntimeError:
+                failing.escalate("Enrichment is down: needs a human", assigned_to="ops")
+                raise
     except RuntimeError:
         pass
     agent.queue_snapshot(3, oldest_age_seconds=120, items=[{"id": "lead-100", "summary": "big"}])
@@ -93,7 +97,7 @@ def rich_story(hb: Any) -> None:
 
 def waiting_story(hb: Any) -> Any:
     """An agent whose open task waits for a human (amber on the fleet)."""
-    agent = hb.agent("support-agent", type="support", heartbeat_interval=0)
+    agent = hb.agent("support-agent", type="support", heartbeat_interval=30)
     task = agent.start_task("ticket-7", project="support", type="ticket")
     task.llm_call("draft", "claude-sonnet-4", tokens_in=400, tokens_out=120, cost=0.002)
     task.request_approval("Refund $450?", approver="support-lead")

@@ -61,6 +61,11 @@ def test_failed_run_shows_exception_where_it_happened(admin_page: Any) -> None:
     page.goto(f"/tasks/{quote(story.FAILED_TASK)}")
     failure = page.locator("#failure")
     assert "RuntimeError: enrichment service down" in failure.inner_text()
+    escalation = page.locator(".link-escalated")
+    assert "Enrichment is down: needs a human" in escalation.inner_text()
+    target = escalation.locator("a.follows").get_attribute("href")
+    failed = page.locator(".wf-action", has=page.locator(".badge-failed")).first
+    assert target == "#action-" + failed.get_attribute("data-action")
     assert "enrich" in failure.locator("h2").inner_text()
     assert page.locator("[data-field=run-status]").inner_text() == "failed"
     run = api(page, f"/v1/tasks/{story.FAILED_TASK}/timeline")["run"]["task_run_id"]

@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from hiveboard import __version__
@@ -169,7 +169,10 @@ def _environment() -> Environment:
 ENV = _environment()
 
 
-def secure_headers(response: Any) -> Any:
+R = TypeVar("R", bound=Response)
+
+
+def secure_headers(response: R) -> R:
     """Headers every dashboard page carries (CSP, no sniffing, no framing)."""
     response.headers["Content-Security-Policy"] = CSP
     response.headers["X-Content-Type-Options"] = "nosniff"

@@ -139,6 +139,15 @@
     filter.addEventListener("change", function () { list.dataset.filter = filter.value; });
   }
 
+  /* Figures age even when nothing happens (the window slides): refresh every 15 s, but
+     only while connected, so a server restart does not fill the console with errors. */
+  setInterval(function () {
+    var live = document.getElementById("live-state");
+    if (live && live.dataset.state === "on" && window.htmx) {
+      window.htmx.trigger(document.body, "hb:ribbon");
+    }
+  }, 15000);
+
   L.connect({}, {
     event: function (e) { addEvent(e); scheduleCard(e.agent_id); refreshRibbon(); },
     transition: function (t) { scheduleCard(t.agent_id); refreshRibbon(); }
