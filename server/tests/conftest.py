@@ -17,7 +17,6 @@ from fastapi.testclient import TestClient
 from hbtest import TenantKeys
 from hiveboard.app import create_app
 from hiveboard.config import load_settings
-from hiveboard.storage.engine import create_db_engine
 from hiveboard.storage.sql import SqlStorage
 from hiveboard.storage.tables import metadata
 from pgserver import PgServer
@@ -35,17 +34,9 @@ def pg_server() -> Iterator[PgServer]:
         server.stop()
 
 
-def create_database(server: PgServer, name: str) -> str:
-    engine = create_db_engine(server.url("postgres"))
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    return server.url(name)
-
-
 @pytest.fixture(scope="session")
 def pg_storage_session(pg_server: PgServer) -> Iterator[SqlStorage]:
-    url = create_database(pg_server, "hiveboard_test")
+    url = pg_server.create_database("hiveboard_test")
     storage = SqlStorage(url)
     storage.migrate()
     yield storage

@@ -48,6 +48,17 @@ class PgServer:
     bin_dir: Path
     as_user: str | None
 
+    def create_database(self, name: str) -> str:
+        """A new empty database on this server; returns its SQLAlchemy URL."""
+        from hiveboard.storage.engine import create_db_engine
+        from sqlalchemy import text
+
+        engine = create_db_engine(self.url("postgres"))
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        engine.dispose()
+        return self.url(name)
+
     def url(self, dbname: str = "postgres") -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{dbname}"
 

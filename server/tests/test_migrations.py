@@ -19,10 +19,8 @@ def empty_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Eng
     if request.param == "sqlite":
         engine = create_db_engine(f"sqlite:///{tmp_path / 'm.db'}")
     else:
-        from conftest import create_database
-
         server = request.getfixturevalue("pg_server")
-        engine = create_db_engine(create_database(server, f"mig_{tmp_path.name[-12:]}".lower()))
+        engine = create_db_engine(server.create_database(f"mig_{tmp_path.name[-12:]}".lower()))
     yield engine
     engine.dispose()
 
