@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from hiveboard.ingest.model import Event
+from hiveboard.storage import derived_hourly
 from hiveboard.storage.derived_tasks import TaskEffects
 from hiveboard.storage.dialect import insert
 from hiveboard.storage.tables import (
@@ -57,6 +58,7 @@ def apply(
         _issues(conn, tenant_id, agent_id, issue_events)
         effects.issues_touched = True
     _rollups(conn, tenant_id, agent_id, evs, tasks)
+    derived_hourly.apply(conn, tenant_id, agent_id, evs, tasks)
     return effects
 
 

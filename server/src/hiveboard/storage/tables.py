@@ -439,3 +439,95 @@ ROLLUP_COUNTERS = (
     "tokens_out",
     "cost_usd",
 )
+
+# -- derived: hourly buckets (revision 0002) ---------------------------------------------
+# Hour-sized twins of the minute rollups for windows of a day or more, with the project
+# the minute rollups lack. Key columns that may be absent are stored as "" (NULLs never
+# conflict in a unique index, so an upsert could not find its row): readers map "" back to
+# None. Rows are per agent, so the agent row lock that ingest holds on PostgreSQL also
+# guards them: concurrent batches never update the same rollup row.
+
+DURATION_BUCKET_UPPER_MS = tuple(50 * 2**k for k in range(19))
+"""Upper bounds (exclusive) of the task-duration histogram: 50 ms … 3.6 h, doubling; the
+20th bucket holds everything longer. Percentiles read from it are exact to one bucket."""
+
+DURATION_BUCKETS = tuple(f"d{i:02d}" for i in range(len(DURATION_BUCKET_UPPER_MS) + 1))
+
+HOURLY_COUNTERS = (
+    "events",
+    "errors",
+    "tasks_started",
+    "tasks_completed",
+    "tasks_failed",
+    "task_duration_ms_sum",
+    "task_duration_count",
+    "llm_calls",
+    "tokens_in",
+    "tokens_out",
+    "cost_usd",
+    *DURATION_BUCKETS,
+)
+
+hourly_rollups = Table(
+    "hourly_rollups",
+    metadata,
+    _tenant(),
+    Column("hour", UTCDateTime(), nullable=False),  # start of the hour
+    Column("agent_id", String(256), nullable=False),
+    Column("environment", String(64), nullable=False),
+    Column("group_name", String(128), nullable=False),
+    Column("project_id", String(256), nullable=False),  # "" for events without a project
+    *(
+        Column(
+            name,
+            BigInteger if name.endswith("_sum") or name.startswith("tokens") else Integer,
+            nullable=False,
+            server_default="0",
+        )
+        for name in HOURLY_COUNTERS
+        if name != "cost_usd"
+    ),
+    Column("cost_usd", Float, nullable=False, server_default="0"),
+    UniqueConstraint(
+        "tenant_id",
+        "hour",
+        "agent_id",
+        "environment",
+        "group_name",
+        "project_id",
+        name="uq_hourly_rollups_key",
+    ),
+)
+
+COST_COUNTERS = ("llm_calls", "priced_calls", "tokens_in", "tokens_out", "cost_usd")
+
+cost_rollups = Table(
+    "cost_rollups",
+    metadata,
+    _tenant(),
+    Column("hour", UTCDateTime(), nullable=False),
+    Column("agent_id", String(256), nullable=False),
+    Column("environment", String(64), nullable=False),
+    Column("group_name", String(128), nullable=False),
+    Column("project_id", String(256), nullable=False),  # "" = none
+    Column("model", String(256), nullable=False),  # "" = none
+    Column("cost_source", String(16), nullable=False),
+    Column("task_type", String(256), nullable=False),  # "" = none
+    Column("llm_calls", Integer, nullable=False, server_default="0"),
+    Column("priced_calls", Integer, nullable=False, server_default="0"),
+    Column("tokens_in", BigInteger, nullable=False, server_default="0"),
+    Column("tokens_out", BigInteger, nullable=False, server_default="0"),
+    Column("cost_usd", Float, nullable=False, server_default="0"),
+    UniqueConstraint(
+        "tenant_id",
+        "hour",
+        "agent_id",
+        "environment",
+        "group_name",
+        "project_id",
+        "model",
+        "cost_source",
+        "task_type",
+        name="uq_cost_rollups_key",
+    ),
+)
