@@ -2,17 +2,26 @@
 
 Every "latest" value is guarded by a timestamp comparison (newest wins, ``min`` for
 first-seen), so a retry that delivers older events later never moves an agent backwards.
-The agent row is locked first (``FOR UPDATE`` on PostgreSQL; SQLite has one writer), which
-serialises concurrent batches of one agent across processes.
+The agent rows of a whole group of batches are locked first, in one statement and in
+(tenant, agent) order (``FOR UPDATE`` on PostgreSQL; SQLite has one writer): that
+serialises concurrent batches of one agent across processes without deadlocks.
+
+A group is applied in two passes so that rows are written once per table, not once per
+agent: ``prepare`` merges each agent's events (reading only what the batch cannot know:
+its existing runs, actions and open runs) and queues the rows in a ``WriteBuffer``; after
+the flush (new runs have ids then) ``finish`` works out the current task and the status
+from what it already holds, without reading the runs back.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
-from sqlalchemy import Connection, and_, func, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy.sql import Select
 
 from hiveboard.derive.cost import PriceOverride
 from hiveboard.derive.status import (
@@ -24,28 +33,192 @@ from hiveboard.derive.status import (
 from hiveboard.ingest.model import Event
 from hiveboard.storage import derived_pipeline, derived_tasks
 from hiveboard.storage.base import Transition
-from hiveboard.storage.dialect import insert
+from hiveboard.storage.derived_tasks import TaskEffects
+from hiveboard.storage.dialect import Prepared
 from hiveboard.storage.tables import agent_status_transitions, agents, issues, task_runs
+from hiveboard.storage.write_buffer import WriteBuffer
 
 SHUTDOWN_KINDS = frozenset({"agent_shutdown", "shutdown"})
 """``custom`` payload kinds that report a clean shutdown (the agent shows offline at once)."""
 
+MAX_OPEN_RUNS_CONSIDERED = 200
 
-class Prices(Protocol):
-    def get(self) -> dict[str, PriceOverride]: ...
+AgentKey = tuple[str, str]  # (tenant_id, agent_id)
+Prices = Callable[[], dict[str, PriceOverride]]
+
+_MUTABLE = [c.name for c in agents.columns if c.name not in ("tenant_id", "agent_id")]
+_SELECT_AGENTS: Select[Any] = (
+    select(agents)
+    .where(
+        agents.c.tenant_id == bindparam("tenant_id"),
+        agents.c.agent_id.in_(bindparam("agent_ids", expanding=True)),
+    )
+    .order_by(agents.c.agent_id)
+    .with_for_update()
+)
+# RETURNING, not rowcount: psycopg reports -1 for INSERT … ON CONFLICT here.
+_INSERT_AGENTS = Prepared(
+    lambda ins: (
+        ins(agents)
+        .on_conflict_do_nothing(index_elements=["tenant_id", "agent_id"])
+        .returning(agents.c.tenant_id, agents.c.agent_id)
+    )
+)
+_UPDATE_AGENTS = Prepared(
+    lambda ins: (
+        update(agents)
+        .where(
+            agents.c.tenant_id == bindparam("k_tenant"), agents.c.agent_id == bindparam("k_agent")
+        )
+        .values({c: bindparam(f"v_{c}") for c in _MUTABLE})
+    )
+)
+_INSERT_TRANSITIONS = Prepared(lambda ins: agent_status_transitions.insert())
+_R = task_runs.c
+_OPEN_RUN_COLUMNS = (_R.id, _R.task_id, _R.task_run_id, _R.started_at, _R.first_event_at,
+                     _R.last_event_at, _R.pending_approvals)  # fmt: skip
+_OPEN_RUNS: Select[Any] = (
+    select(*_OPEN_RUN_COLUMNS)
+    .where(
+        _R.tenant_id == bindparam("tenant_id"),
+        _R.agent_id == bindparam("agent_id"),
+        _R.ended_at.is_(None),
+    )
+    .order_by(_R.first_event_at.desc())
+    .limit(bindparam("limit"))
+)
+_OPEN_RUNS_SINCE: Select[Any] = _OPEN_RUNS.where(_R.last_event_at >= bindparam("since"))
+_OPEN_HIGH_ISSUES: Select[Any] = (
+    select(func.count())
+    .select_from(issues)
+    .where(
+        issues.c.tenant_id == bindparam("tenant_id"),
+        issues.c.agent_id == bindparam("agent_id"),
+        issues.c.state == "open",
+        issues.c.severity.in_(("high", "critical")),
+    )
+)
+_MARK_STUCK = (
+    update(task_runs)
+    .where(
+        _R.tenant_id == bindparam("k_tenant"),
+        _R.agent_id == bindparam("k_agent"),
+        _R.ended_at.is_(None),
+        _R.last_event_at <= bindparam("k_quiet"),
+    )
+    .values(status="stuck", stuck_since=bindparam("v_now"))
+)
 
 
-def apply(
+@dataclass
+class _Pending:
+    """One agent between the passes: its locked row, the changes so far, what to finish."""
+
+    key: AgentKey
+    agent: dict[str, Any]
+    old_status: str | None
+    now: datetime
+    changes: dict[str, Any]
+    tasks: TaskEffects
+    open_rows: list[Any] | None = None  # stored open runs, when the current task may change
+    registered_at: datetime | None = None
+
+
+def apply_all(
     conn: Connection,
-    tenant_id: str,
-    agent_id: str,
+    work: dict[AgentKey, list[Event]],
+    now_of: Mapping[AgentKey, datetime],
+    prices_of: Callable[[str], Prices],
+) -> dict[AgentKey, Transition]:
+    """Apply every agent's new events (each list sorted by time); return the transitions."""
+    locked = lock_agents(conn, {key: (evs[0], now_of[key]) for key, evs in work.items()})
+    out = WriteBuffer()
+    pending = [
+        prepare(conn, key, work[key], now_of[key], prices_of(key[0]), *locked[key], out)
+        for key in sorted(work)
+    ]
+    out.flush(conn)
+    transitions: dict[AgentKey, Transition] = {}
+    for p in pending:
+        transition = finish(conn, p, out)
+        if transition is not None:
+            transitions[p.key] = transition
+    out.flush(conn)
+    return transitions
+
+
+def lock_agents(
+    conn: Connection, first: Mapping[AgentKey, tuple[Event, datetime]]
+) -> dict[AgentKey, tuple[dict[str, Any], bool]]:
+    """Lock (creating where missing) every agent row of ``first``; (row, is_new) per key.
+
+    One ``SELECT … FOR UPDATE`` per tenant takes the existing rows in agent order; the
+    missing ones are inserted (also in order) and built in Python rather than read back.
+    An insert that lost a race with another process is locked by a second select.
+    """
+    out: dict[AgentKey, tuple[dict[str, Any], bool]] = {}
+    for tenant_id in sorted({t for t, _ in first}):
+        ids = sorted(a for t, a in first if t == tenant_id)
+        out.update(_select_locked(conn, tenant_id, ids))
+        missing = [a for a in ids if (tenant_id, a) not in out]
+        if not missing:
+            continue
+        rows = [_new_agent_row(tenant_id, a, *first[(tenant_id, a)]) for a in missing]
+        created = {a for _, a in conn.execute(_INSERT_AGENTS(conn), rows)}
+        for row in rows:
+            if row["agent_id"] in created:
+                out[(tenant_id, row["agent_id"])] = (row, True)
+        lost = [a for a in missing if a not in created]
+        if lost:
+            out.update(_select_locked(conn, tenant_id, lost))
+    return out
+
+
+def _select_locked(
+    conn: Connection, tenant_id: str, agent_ids: list[str]
+) -> dict[AgentKey, tuple[dict[str, Any], bool]]:
+    rows = conn.execute(_SELECT_AGENTS, {"tenant_id": tenant_id, "agent_ids": agent_ids})
+    return {(tenant_id, r["agent_id"]): (dict(r), False) for r in rows.mappings()}
+
+
+def _new_agent_row(tenant_id: str, agent_id: str, first: Event, now: datetime) -> dict[str, Any]:
+    """The row an insert creates, with the server defaults spelled out (no read-back)."""
+    env = first.envelope
+    return dict.fromkeys(_MUTABLE) | {
+        "tenant_id": tenant_id,
+        "agent_id": agent_id,
+        "agent_type": first.agent_type,
+        "agent_version": env.agent_version,
+        "framework": env.framework,
+        "runtime": env.runtime,
+        "sdk_version": env.sdk_version,
+        "environment": env.environment,
+        "group_name": env.group,
+        "heartbeat_interval_s": DEFAULT_HEARTBEAT_INTERVAL_S,
+        "stuck_threshold_s": DEFAULT_STUCK_THRESHOLD_S,
+        "first_seen_at": first.ts,
+        "last_seen_at": first.ts,
+        "status": "idle",
+        "status_since": now,
+        "status_reason": "",
+        "current_task_pending_approvals": 0,
+        "open_high_issues": 0,
+        "updated_at": now,
+    }
+
+
+def prepare(
+    conn: Connection,
+    key: AgentKey,
     evs: list[Event],
     now: datetime,
     prices: Prices,
-) -> Transition | None:
-    """Apply one agent's new events (sorted by time); return the status transition, if any."""
-    agent, is_new = _lock_agent(conn, tenant_id, agent_id, evs[0], now)
-    old_status = None if is_new else agent["status"]
+    agent: dict[str, Any],
+    is_new: bool,
+    out: WriteBuffer,
+) -> _Pending:
+    """First pass for one agent: merge its events, queue derived rows in ``out``."""
+    tenant_id, agent_id = key
     changes: dict[str, Any] = {}
 
     def latest(column: str, value: Any) -> None:
@@ -80,8 +253,8 @@ def apply(
         elif ev.event_type == "custom" and ev.payload_kind in SHUTDOWN_KINDS:
             latest("shutdown_at", ev.ts)
 
-    tasks = derived_tasks.apply(conn, tenant_id, agent_id, evs, prices.get)
-    pipeline = derived_pipeline.apply(conn, tenant_id, agent_id, evs, tasks)
+    tasks = derived_tasks.apply(conn, tenant_id, agent_id, evs, prices, out)
+    pipeline = derived_pipeline.apply(conn, tenant_id, agent_id, evs, tasks, out)
 
     for ended_at, outcome, started_at in tasks.ended:
         current = changes.get("last_task_ended_at", agent["last_task_ended_at"])
@@ -91,17 +264,43 @@ def apply(
                 last_task_outcome=outcome,
                 last_task_started_at=started_at,
             )
-    if tasks.touched or registered:
-        registered_at = changes.get("registered_at", agent["registered_at"])
-        changes.update(_current_task(conn, tenant_id, agent_id, registered_at))
     if pipeline.issues_touched:
-        changes["open_high_issues"] = _open_high_issues(conn, tenant_id, agent_id)
+        changes["open_high_issues"] = int(
+            conn.execute(
+                _OPEN_HIGH_ISSUES, {"tenant_id": tenant_id, "agent_id": agent_id}
+            ).scalar_one()
+        )
+    p = _Pending(key, agent, None if is_new else agent["status"], now, changes, tasks)
+    if tasks.touched or registered:
+        p.registered_at = changes.get("registered_at", agent["registered_at"])
+        p.open_rows = _stored_open_runs(conn, key, p.registered_at, len(tasks.runs))
+    return p
 
-    merged = {**agent, **changes}
+
+def _stored_open_runs(
+    conn: Connection, key: AgentKey, since: datetime | None, touched: int
+) -> list[Any]:
+    """The agent's open runs as stored before this batch; the batch's own runs replace
+    theirs in ``finish``, so ``touched`` more are read to still have enough after that."""
+    params: dict[str, Any] = {"tenant_id": key[0], "agent_id": key[1]}
+    params["limit"] = MAX_OPEN_RUNS_CONSIDERED + touched
+    if since is None:
+        return list(conn.execute(_OPEN_RUNS, params))
+    return list(conn.execute(_OPEN_RUNS_SINCE, params | {"since": since}))
+
+
+def finish(conn: Connection, p: _Pending, out: WriteBuffer) -> Transition | None:
+    """Second pass, after the flush: current task, status, transition; rows to ``out``."""
+    tenant_id, agent_id = p.key
+    changes, now = p.changes, p.now
+    if p.open_rows is not None:
+        changes.update(_current_task(p.open_rows, p.tasks.runs, p.registered_at))
+    merged = {**p.agent, **changes}
     facts = facts_from_row(merged)
     decision = agent_status(facts, now)
     transition = None
-    if decision.status != old_status:
+    reason = decision.reason[:512]
+    if decision.status != p.old_status:
         changes.update(status=decision.status, status_since=now)
         if decision.status == "stuck":
             quiet_since = now - timedelta(seconds=facts.stuck_threshold_s)
@@ -110,67 +309,24 @@ def apply(
             tenant_id=tenant_id,
             agent_id=agent_id,
             at=now,
-            from_status=old_status,
+            from_status=p.old_status,
             to_status=decision.status,
-            reason=decision.reason[:512],
+            reason=reason,
             environment=merged["environment"],
             group=merged["group_name"],
         )
-        conn.execute(
-            agent_status_transitions.insert().values(
-                tenant_id=tenant_id,
-                agent_id=agent_id,
-                at=now,
-                from_status=old_status,
-                to_status=decision.status,
-                reason=transition.reason,
-            )
-        )
-    changes.update(status_reason=decision.reason[:512], updated_at=now)
-    conn.execute(
-        update(agents)
-        .where(agents.c.tenant_id == tenant_id, agents.c.agent_id == agent_id)
-        .values(**changes)
+        out.add(
+            _INSERT_TRANSITIONS,
+            {"tenant_id": tenant_id, "agent_id": agent_id, "at": now,
+             "from_status": p.old_status, "to_status": decision.status, "reason": reason},
+        )  # fmt: skip
+    changes.update(status_reason=reason, updated_at=now)
+    row = {**p.agent, **changes}
+    out.add(
+        _UPDATE_AGENTS,
+        {"k_tenant": tenant_id, "k_agent": agent_id} | {f"v_{c}": row[c] for c in _MUTABLE},
     )
     return transition
-
-
-def _lock_agent(
-    conn: Connection, tenant_id: str, agent_id: str, first: Event, now: datetime
-) -> tuple[dict[str, Any], bool]:
-    env = first.envelope
-    created = conn.execute(
-        insert(conn, agents)
-        .values(
-            tenant_id=tenant_id,
-            agent_id=agent_id,
-            agent_type=first.agent_type,
-            agent_version=env.agent_version,
-            framework=env.framework,
-            runtime=env.runtime,
-            sdk_version=env.sdk_version,
-            environment=env.environment,
-            group_name=env.group,
-            first_seen_at=first.ts,
-            last_seen_at=first.ts,
-            status="idle",
-            status_since=now,
-            updated_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["tenant_id", "agent_id"])
-        # RETURNING, not rowcount: psycopg reports -1 for INSERT … ON CONFLICT here.
-        .returning(agents.c.agent_id)
-    ).first()
-    row = (
-        conn.execute(
-            select(agents)
-            .where(agents.c.tenant_id == tenant_id, agents.c.agent_id == agent_id)
-            .with_for_update()
-        )
-        .mappings()
-        .one()
-    )
-    return dict(row), created is not None
 
 
 def _registration(ev: Event) -> dict[str, Any]:
@@ -194,11 +350,8 @@ def _positive(value: Any, default: float) -> float:
     return default
 
 
-MAX_OPEN_RUNS_CONSIDERED = 200
-
-
 def _current_task(
-    conn: Connection, tenant_id: str, agent_id: str, registered_at: datetime | None
+    stored: list[Any], runs: dict[tuple[str, str], dict[str, Any]], since: datetime | None
 ) -> dict[str, Any]:
     """What the status rules need from the agent's open runs since it last registered.
 
@@ -206,28 +359,16 @@ def _current_task(
     any open run waiting for approval makes it wait, and the open run that has gone
     longest without an event decides whether it is stuck. Runs left open by an earlier
     process (it died mid-task, then restarted and registered again) no longer count.
+
+    ``stored`` are the open runs read before the batch was written; ``runs`` are the
+    runs the batch loaded or created, as written (a run it ended is no longer open).
     """
-    cond = [
-        task_runs.c.tenant_id == tenant_id,
-        task_runs.c.agent_id == agent_id,
-        task_runs.c.ended_at.is_(None),
-    ]
-    if registered_at is not None:
-        cond.append(task_runs.c.last_event_at >= registered_at)
-    rows = conn.execute(
-        select(
-            task_runs.c.id,
-            task_runs.c.task_id,
-            task_runs.c.started_at,
-            task_runs.c.first_event_at,
-            task_runs.c.last_event_at,
-            task_runs.c.pending_approvals,
-        )
-        .where(and_(*cond))
-        .order_by(task_runs.c.first_event_at.desc())
-        .limit(MAX_OPEN_RUNS_CONSIDERED)
-    ).all()
-    if not rows:
+    candidates = [r._mapping for r in stored if (r.task_id, r.task_run_id) not in runs]
+    candidates += [
+        r for r in runs.values()
+        if r["ended_at"] is None and (since is None or r["last_event_at"] >= since)
+    ]  # fmt: skip
+    if not candidates:
         return {
             "current_task_run_pk": None,
             "current_task_id": None,
@@ -235,29 +376,16 @@ def _current_task(
             "current_task_last_event_at": None,
             "current_task_pending_approvals": 0,
         }
+    candidates.sort(key=lambda r: r["first_event_at"], reverse=True)
+    rows = candidates[:MAX_OPEN_RUNS_CONSIDERED]
     newest = rows[0]
     return {
-        "current_task_run_pk": newest.id,
-        "current_task_id": newest.task_id,
-        "current_task_started_at": newest.started_at or newest.first_event_at,
-        "current_task_last_event_at": min(r.last_event_at for r in rows),
-        "current_task_pending_approvals": sum(r.pending_approvals or 0 for r in rows),
+        "current_task_run_pk": newest["id"],
+        "current_task_id": newest["task_id"],
+        "current_task_started_at": newest["started_at"] or newest["first_event_at"],
+        "current_task_last_event_at": min(r["last_event_at"] for r in rows),
+        "current_task_pending_approvals": sum(r["pending_approvals"] or 0 for r in rows),
     }
-
-
-def _open_high_issues(conn: Connection, tenant_id: str, agent_id: str) -> int:
-    return int(
-        conn.execute(
-            select(func.count())
-            .select_from(issues)
-            .where(
-                issues.c.tenant_id == tenant_id,
-                issues.c.agent_id == agent_id,
-                issues.c.state == "open",
-                issues.c.severity.in_(("high", "critical")),
-            )
-        ).scalar_one()
-    )
 
 
 def facts_from_row(row: Mapping[str, Any]) -> AgentFacts:
@@ -281,12 +409,6 @@ def mark_tasks_stuck(
 ) -> None:
     """The detector found the agent stuck: show its open runs that went quiet as stuck too."""
     conn.execute(
-        update(task_runs)
-        .where(
-            task_runs.c.tenant_id == tenant_id,
-            task_runs.c.agent_id == agent_id,
-            task_runs.c.ended_at.is_(None),
-            task_runs.c.last_event_at <= quiet_since,
-        )
-        .values(status="stuck", stuck_since=now)
+        _MARK_STUCK,
+        {"k_tenant": tenant_id, "k_agent": agent_id, "k_quiet": quiet_since, "v_now": now},
     )

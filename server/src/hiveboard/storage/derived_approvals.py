@@ -1,15 +1,58 @@
-"""Derived approvals and escalations: requests, their answers and how long each waited."""
+"""Derived approvals and escalations: requests, their answers and how long each waited.
+
+Written in event order (a receipt may answer a request of the same batch, and the
+pending counts are re-read after the writes); statements are built once (``Prepared``).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy.sql import Select
 
 from hiveboard.ingest.model import Event
 from hiveboard.storage.derived_values import RunKey
-from hiveboard.storage.dialect import insert
+from hiveboard.storage.dialect import Prepared
 from hiveboard.storage.tables import approvals
+
+_A = approvals.c
+_SELECT_PENDING: Select[Any] = select(approvals).where(
+    _A.tenant_id == bindparam("tenant_id"),
+    _A.agent_id == bindparam("agent_id"),
+    _A.state == "pending",
+)
+_RECEIVED = (
+    update(approvals)
+    .where(_A.tenant_id == bindparam("k_tenant"), _A.event_id == bindparam("k_event"))
+    .values(
+        state="received",
+        received_at=bindparam("v_at"),
+        received_event_id=bindparam("v_event"),
+        wait_ms=bindparam("v_wait"),
+    )
+)
+_INSERT = Prepared(
+    lambda ins: ins(approvals).on_conflict_do_nothing(index_elements=["tenant_id", "event_id"])
+)
+_COUNT_PENDING: Select[Any] = (
+    select(_A.task_id, _A.task_run_id, func.count().label("n"))
+    .where(
+        _A.tenant_id == bindparam("tenant_id"),
+        _A.agent_id == bindparam("agent_id"),
+        _A.state == "pending",
+        _A.task_id.in_(bindparam("task_ids", expanding=True)),
+    )
+    .group_by(_A.task_id, _A.task_run_id)
+)
+_IN_RUN = (
+    (_A.tenant_id == bindparam("k_tenant"))
+    & (_A.agent_id == bindparam("k_agent"))
+    & (_A.task_id == bindparam("k_task"))
+    & (func.coalesce(_A.task_run_id, "") == bindparam("k_run"))
+)
+_EXPIRE = update(approvals).where(_IN_RUN, _A.state == "pending").values(state="expired")
+_CLOSE = update(approvals).where(_IN_RUN, _A.state == "open").values(state="closed")
 
 
 def apply_approvals(
@@ -25,11 +68,7 @@ def apply_approvals(
     pending = [
         dict(r)
         for r in conn.execute(
-            select(approvals).where(
-                approvals.c.tenant_id == tenant_id,
-                approvals.c.agent_id == agent_id,
-                approvals.c.state == "pending",
-            )
+            _SELECT_PENDING, {"tenant_id": tenant_id, "agent_id": agent_id}
         ).mappings()
     ]
     inserts: list[dict[str, Any]] = []
@@ -66,29 +105,16 @@ def apply_approvals(
             pending.remove(match)
             if match not in inserts:
                 conn.execute(
-                    update(approvals)
-                    .where(
-                        approvals.c.tenant_id == tenant_id,
-                        approvals.c.event_id == match["event_id"],
-                    )
-                    .values(
-                        state="received",
-                        received_at=ev.ts,
-                        received_event_id=ev.event_id,
-                        wait_ms=match["wait_ms"],
-                    )
-                )
+                    _RECEIVED,
+                    {"k_tenant": tenant_id, "k_event": match["event_id"], "v_at": ev.ts,
+                     "v_event": ev.event_id, "v_wait": match["wait_ms"]},
+                )  # fmt: skip
             if match["task_id"] is not None:
                 touched.add((match["task_id"], match["task_run_id"] or ""))
         if run_key is not None:
             touched.add(run_key)
     if inserts:
-        conn.execute(
-            insert(conn, approvals).on_conflict_do_nothing(
-                index_elements=["tenant_id", "event_id"]
-            ),
-            inserts,
-        )
+        conn.execute(_INSERT(conn), inserts)
     return touched
 
 
@@ -114,14 +140,12 @@ def recount_pending(
     counts = {
         (r.task_id, r.task_run_id or ""): r.n
         for r in conn.execute(
-            select(approvals.c.task_id, approvals.c.task_run_id, func.count().label("n"))
-            .where(
-                approvals.c.tenant_id == tenant_id,
-                approvals.c.agent_id == agent_id,
-                approvals.c.state == "pending",
-                approvals.c.task_id.in_({k[0] for k in keys}),
-            )
-            .group_by(approvals.c.task_id, approvals.c.task_run_id)
+            _COUNT_PENDING,
+            {
+                "tenant_id": tenant_id,
+                "agent_id": agent_id,
+                "task_ids": sorted({k[0] for k in keys}),
+            },
         )
     }
     for key in keys:
@@ -141,18 +165,9 @@ def close_for_ended_runs(
     """
     changed: set[RunKey] = set()
     for task_id, task_run_id in ended:
-        in_run = (
-            (approvals.c.tenant_id == tenant_id)
-            & (approvals.c.agent_id == agent_id)
-            & (approvals.c.task_id == task_id)
-            & (func.coalesce(approvals.c.task_run_id, "") == task_run_id)
-        )
-        closed = conn.execute(
-            update(approvals).where(in_run, approvals.c.state == "pending").values(state="expired")
-        ).rowcount
-        conn.execute(
-            update(approvals).where(in_run, approvals.c.state == "open").values(state="closed")
-        )
+        key = {"k_tenant": tenant_id, "k_agent": agent_id, "k_task": task_id, "k_run": task_run_id}
+        closed = conn.execute(_EXPIRE, key).rowcount
+        conn.execute(_CLOSE, key)
         if closed:
             changed.add((task_id, task_run_id))
     return changed

@@ -1,8 +1,11 @@
 """Derived pipeline state (queue, TODOs, scheduled work, issues) and time-bucket rollups.
 
 "Latest" rows are upserts guarded by ``WHERE stored.ts <= new.ts``, so an older event
-delivered late cannot overwrite newer state. Rollups are additive upserts: each new event
-adds to its minute bucket exactly once, in any order.
+delivered late cannot overwrite newer state; only the newest snapshot of a batch is sent
+(through the group's ``WriteBuffer``: one upsert per table for every agent of the group).
+Rollups are additive upserts: each new event adds to its minute bucket exactly once, in
+any order. Statements are built once (``Prepared``); building an upsert per call cost more
+than running it.
 """
 
 from __future__ import annotations
@@ -13,12 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Table, bindparam, select
+from sqlalchemy.sql import Select
 
 from hiveboard.ingest.model import Event
-from hiveboard.storage import derived_hourly
 from hiveboard.storage.derived_tasks import TaskEffects
-from hiveboard.storage.dialect import insert
+from hiveboard.storage.dialect import Prepared
 from hiveboard.storage.tables import (
     ROLLUP_COUNTERS,
     issues,
@@ -27,11 +30,76 @@ from hiveboard.storage.tables import (
     scheduled_items,
     todos,
 )
+from hiveboard.storage.write_buffer import WriteBuffer
 
 CLOSING_TODO_ACTIONS = frozenset({"completed", "dismissed"})
 ISSUE_STATES = {"reported": "open", "resolved": "resolved", "dismissed": "dismissed"}
 _DIGITS = re.compile(r"\d+")
 _SPACE = re.compile(r"\s+")
+
+
+def _newer_wins(table: Table, ts_col: str, key: list[str]) -> Prepared:
+    """An upsert that replaces the stored row only with a row at least as new."""
+
+    def build(ins: Any) -> Any:
+        stmt = ins(table)
+        set_ = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in key}
+        return stmt.on_conflict_do_update(
+            index_elements=key, set_=set_, where=table.c[ts_col] <= stmt.excluded[ts_col]
+        )
+
+    return Prepared(build)
+
+
+def _todo_upsert(ins: Any) -> Any:
+    stmt = ins(todos)
+    ex = stmt.excluded
+    key = ("tenant_id", "agent_id", "todo_id", "created_at")
+    set_ = {c.name: ex[c.name] for c in todos.columns if c.name not in key}
+    return stmt.on_conflict_do_update(
+        index_elements=list(key[:3]), set_=set_, where=todos.c.updated_at <= ex.updated_at
+    )
+
+
+def _rollup_upsert(ins: Any) -> Any:
+    stmt = ins(rollups)
+    return stmt.on_conflict_do_update(
+        index_elements=["tenant_id", "agent_id", "bucket"],
+        set_={c: rollups.c[c] + stmt.excluded[c] for c in ROLLUP_COUNTERS},
+    )
+
+
+_AGENT_KEY = ["tenant_id", "agent_id"]
+_UPSERT_QUEUE = _newer_wins(queue_snapshots, "ts", _AGENT_KEY)
+_UPSERT_SCHEDULED = _newer_wins(scheduled_items, "ts", _AGENT_KEY)
+_UPSERT_TODO = Prepared(_todo_upsert)
+_TODO_FIRST_SEEN = (
+    todos.update()
+    .where(
+        todos.c.tenant_id == bindparam("k_tenant"),
+        todos.c.agent_id == bindparam("k_agent"),
+        todos.c.todo_id == bindparam("k_todo"),
+        todos.c.created_at > bindparam("v_ts"),
+    )
+    .values(created_at=bindparam("v_ts"))
+)
+_ISSUE_COLUMNS = [c.name for c in issues.columns]
+_ISSUE_MUTABLE = [c for c in _ISSUE_COLUMNS if c not in ("tenant_id", "agent_id", "issue_key")]
+_SELECT_ISSUES: Select[Any] = select(issues).where(
+    issues.c.tenant_id == bindparam("tenant_id"),
+    issues.c.agent_id == bindparam("agent_id"),
+    issues.c.issue_key.in_(bindparam("keys", expanding=True)),
+)
+_UPDATE_ISSUE = (
+    issues.update()
+    .where(
+        issues.c.tenant_id == bindparam("k_tenant"),
+        issues.c.agent_id == bindparam("k_agent"),
+        issues.c.issue_key == bindparam("k_key"),
+    )
+    .values({c: bindparam(f"v_{c}") for c in _ISSUE_MUTABLE})
+)
+_UPSERT_ROLLUPS = Prepared(_rollup_upsert)
 
 
 @dataclass
@@ -40,46 +108,45 @@ class PipelineEffects:
 
 
 def apply(
-    conn: Connection, tenant_id: str, agent_id: str, evs: list[Event], tasks: TaskEffects
+    conn: Connection,
+    tenant_id: str,
+    agent_id: str,
+    evs: list[Event],
+    tasks: TaskEffects,
+    out: WriteBuffer,
 ) -> PipelineEffects:
+    """Apply one agent's new pipeline events and rollups; snapshots go to ``out``."""
     effects = PipelineEffects()
     issue_events = []
+    newest_queue: Event | None = None
+    newest_scheduled: Event | None = None
     for ev in evs:
         kind = ev.payload_kind if ev.event_type == "custom" else None
         if kind == "queue_snapshot":
-            _queue(conn, tenant_id, agent_id, ev)
+            if newest_queue is None or ev.ts >= newest_queue.ts:
+                newest_queue = ev
         elif kind == "scheduled":
-            _scheduled(conn, tenant_id, agent_id, ev)
+            if newest_scheduled is None or ev.ts >= newest_scheduled.ts:
+                newest_scheduled = ev
         elif kind == "todo":
             _todo(conn, tenant_id, agent_id, ev)
         elif kind == "issue":
             issue_events.append(ev)
+    if newest_queue is not None:
+        out.add(_UPSERT_QUEUE, _queue(tenant_id, agent_id, newest_queue))
+    if newest_scheduled is not None:
+        out.add(_UPSERT_SCHEDULED, _scheduled(tenant_id, agent_id, newest_scheduled))
     if issue_events:
         _issues(conn, tenant_id, agent_id, issue_events)
         effects.issues_touched = True
     _rollups(conn, tenant_id, agent_id, evs, tasks)
-    derived_hourly.apply(conn, tenant_id, agent_id, evs, tasks)
     return effects
 
 
-def _newer_wins(
-    conn: Connection, table: Any, row: dict[str, Any], ts_col: str, key: list[str]
-) -> None:
-    stmt = insert(conn, table).values(**row)
-    set_ = {c: stmt.excluded[c] for c in row if c not in key}
-    conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=key,
-            set_=set_,
-            where=table.c[ts_col] <= stmt.excluded[ts_col],
-        )
-    )
-
-
-def _queue(conn: Connection, tenant_id: str, agent_id: str, ev: Event) -> None:
+def _queue(tenant_id: str, agent_id: str, ev: Event) -> dict[str, Any]:
     data = ev.data
     oldest = data.get("oldest_age_seconds")
-    row = {
+    return {
         "tenant_id": tenant_id,
         "agent_id": agent_id,
         "ts": ev.ts,
@@ -88,18 +155,16 @@ def _queue(conn: Connection, tenant_id: str, agent_id: str, ev: Event) -> None:
         "items": data.get("items") if isinstance(data.get("items"), list) else None,
         "processing": data.get("processing") if isinstance(data.get("processing"), dict) else None,
     }
-    _newer_wins(conn, queue_snapshots, row, "ts", ["tenant_id", "agent_id"])
 
 
-def _scheduled(conn: Connection, tenant_id: str, agent_id: str, ev: Event) -> None:
+def _scheduled(tenant_id: str, agent_id: str, ev: Event) -> dict[str, Any]:
     items = ev.data.get("items")
-    row = {
+    return {
         "tenant_id": tenant_id,
         "agent_id": agent_id,
         "ts": ev.ts,
         "items": items if isinstance(items, list) else [],
     }
-    _newer_wins(conn, scheduled_items, row, "ts", ["tenant_id", "agent_id"])
 
 
 def _str(value: Any, limit: int) -> str | None:
@@ -126,25 +191,11 @@ def _todo(conn: Connection, tenant_id: str, agent_id: str, ev: Event) -> None:
         "created_at": ev.ts,
         "updated_at": ev.ts,
     }
-    stmt = insert(conn, todos).values(**row)
-    ex = stmt.excluded
-    key = ["tenant_id", "agent_id", "todo_id"]
-    set_ = {c: ex[c] for c in row if c not in (*key, "created_at")}
-    conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=key, set_=set_, where=todos.c.updated_at <= ex.updated_at
-        )
-    )
+    conn.execute(_UPSERT_TODO(conn), [row])
     # created_at is the earliest sighting, whatever order events arrive in.
     conn.execute(
-        todos.update()
-        .where(
-            todos.c.tenant_id == tenant_id,
-            todos.c.agent_id == agent_id,
-            todos.c.todo_id == todo_id,
-            todos.c.created_at > ev.ts,
-        )
-        .values(created_at=ev.ts)
+        _TODO_FIRST_SEEN,
+        {"k_tenant": tenant_id, "k_agent": agent_id, "k_todo": todo_id, "v_ts": ev.ts},
     )
 
 
@@ -163,11 +214,12 @@ def _issues(conn: Connection, tenant_id: str, agent_id: str, evs: list[Event]) -
     existing = {
         r["issue_key"]: dict(r)
         for r in conn.execute(
-            select(issues).where(
-                issues.c.tenant_id == tenant_id,
-                issues.c.agent_id == agent_id,
-                issues.c.issue_key.in_({k for k, _, _ in keyed}),
-            )
+            _SELECT_ISSUES,
+            {
+                "tenant_id": tenant_id,
+                "agent_id": agent_id,
+                "keys": sorted({k for k, _, _ in keyed}),
+            },
         ).mappings()
     }
     new: dict[str, dict[str, Any]] = {}
@@ -207,22 +259,16 @@ def _issues(conn: Connection, tenant_id: str, agent_id: str, evs: list[Event]) -
                 row["category"] = _str(data.get("category"), 256) or row["category"]
                 if data.get("context") is not None:
                     row["context"] = data.get("context")
-    cols = [c.name for c in issues.columns]
     if new:
-        conn.execute(issues.insert(), [{c: r[c] for c in cols} for r in new.values()])
-    for key, row in existing.items():
-        if row.get("_dirty"):
-            conn.execute(
-                issues.update()
-                .where(
-                    issues.c.tenant_id == tenant_id,
-                    issues.c.agent_id == agent_id,
-                    issues.c.issue_key == key,
-                )
-                .values(
-                    {c: row[c] for c in cols if c not in ("tenant_id", "agent_id", "issue_key")}
-                )
-            )
+        conn.execute(issues.insert(), [{c: r[c] for c in _ISSUE_COLUMNS} for r in new.values()])
+    changed = [
+        {"k_tenant": tenant_id, "k_agent": agent_id, "k_key": key}
+        | {f"v_{c}": row[c] for c in _ISSUE_MUTABLE}
+        for key, row in existing.items()
+        if row.get("_dirty")
+    ]
+    if changed:
+        conn.execute(_UPDATE_ISSUE, changed)
 
 
 def bucket_of(ts: datetime) -> datetime:
@@ -260,11 +306,4 @@ def _rollups(
         {"tenant_id": tenant_id, "agent_id": agent_id, "bucket": bucket, **counters}
         for bucket, counters in buckets.items()
     ]
-    stmt = insert(conn, rollups)
-    conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["tenant_id", "agent_id", "bucket"],
-            set_={c: rollups.c[c] + stmt.excluded[c] for c in ROLLUP_COUNTERS},
-        ),
-        rows,
-    )
+    conn.execute(_UPSERT_ROLLUPS(conn), rows)

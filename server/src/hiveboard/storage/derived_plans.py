@@ -1,13 +1,62 @@
-"""Derived plans: each revision's steps, and every step's latest state."""
+"""Derived plans: each revision's steps, and every step's latest state.
+
+Plan events are rare next to LLM calls and actions, and a step update may read the
+newest revision a ``plan_created`` of the same batch just wrote, so they are written in
+event order; the statements are built once (``Prepared``).
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, func, select
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy.sql import Select
 
 from hiveboard.ingest.model import Event
 from hiveboard.storage.derived_values import as_int, clip_text
-from hiveboard.storage.dialect import insert
+from hiveboard.storage.dialect import Prepared
 from hiveboard.storage.tables import plan_steps, plans
+
+_PLAN_KEY = ["tenant_id", "agent_id", "task_id", "task_run_id", "revision"]
+
+
+def _insert_plan(ins: Any) -> Any:
+    return ins(plans).on_conflict_do_nothing(index_elements=_PLAN_KEY)
+
+
+def _insert_planned_step(ins: Any) -> Any:
+    stmt = ins(plan_steps)
+    return stmt.on_conflict_do_update(
+        index_elements=[*_PLAN_KEY, "step_index"],
+        set_={"description": stmt.excluded.description},
+    )
+
+
+def _upsert_step_state(ins: Any) -> Any:
+    stmt = ins(plan_steps)
+    t, ex = plan_steps.c, stmt.excluded
+    return stmt.on_conflict_do_update(
+        index_elements=[*_PLAN_KEY, "step_index"],
+        set_={
+            "state": ex.state,
+            "updated_at": ex.updated_at,
+            "turns": func.coalesce(ex.turns, t.turns),
+            "tokens": func.coalesce(ex.tokens, t.tokens),
+        },
+        # Newest state per step wins; the "pending" placeholder always yields.
+        where=(t.updated_at <= ex.updated_at) | (t.state == "pending"),
+    )
+
+
+_INSERT_PLAN = Prepared(_insert_plan)
+_INSERT_PLANNED_STEP = Prepared(_insert_planned_step)
+_UPSERT_STEP_STATE = Prepared(_upsert_step_state)
+_NEWEST_REVISION: Select[Any] = select(func.max(plans.c.revision)).where(
+    plans.c.tenant_id == bindparam("tenant_id"),
+    plans.c.agent_id == bindparam("agent_id"),
+    plans.c.task_id == bindparam("task_id"),
+    plans.c.task_run_id == bindparam("task_run_id"),
+)
 
 
 def apply_plans(conn: Connection, tenant_id: str, agent_id: str, scoped: list[Event]) -> None:
@@ -25,26 +74,27 @@ def _plan_created(conn: Connection, tenant_id: str, agent_id: str, ev: Event) ->
     key = {"tenant_id": tenant_id, "agent_id": agent_id, "task_id": ev.task_id,
            "task_run_id": ev.task_run_id or "", "revision": revision}  # fmt: skip
     conn.execute(
-        insert(conn, plans)
-        .values(**key, created_at=ev.ts, total_steps=len(steps), steps=steps)
-        .on_conflict_do_nothing(index_elements=list(key))
+        _INSERT_PLAN(conn),
+        [{**key, "created_at": ev.ts, "total_steps": len(steps), "steps": steps}],
     )
+    rows = []
     for pos, step in enumerate(steps):
         step = step if isinstance(step, dict) else {"description": str(step)}
         index = as_int(step.get("index"))
-        stmt = insert(conn, plan_steps).values(
-            **key,
-            step_index=index if index is not None else pos,
-            description=clip_text(step.get("description"), 10_000),
-            state="pending",
-            updated_at=ev.ts,
+        rows.append(
+            {
+                **key,
+                "step_index": index if index is not None else pos,
+                "description": clip_text(step.get("description"), 10_000),
+                "state": "pending",
+                "updated_at": ev.ts,
+            }
         )
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[*key, "step_index"],
-                set_={"description": stmt.excluded.description},
-            )
-        )
+    # One row per step index (the last wins, as it did when each step was its own
+    # statement): a multi-row upsert must not touch a row twice.
+    unique = list({r["step_index"]: r for r in rows}.values())
+    if unique:
+        conn.execute(_INSERT_PLANNED_STEP(conn), unique)
 
 
 def _plan_step(conn: Connection, tenant_id: str, agent_id: str, ev: Event) -> None:
@@ -54,48 +104,25 @@ def _plan_step(conn: Connection, tenant_id: str, agent_id: str, ev: Event) -> No
     if revision is None:
         revision = (
             conn.execute(
-                select(func.max(plans.c.revision)).where(
-                    plans.c.tenant_id == tenant_id,
-                    plans.c.agent_id == agent_id,
-                    plans.c.task_id == ev.task_id,
-                    plans.c.task_run_id == run_id,
-                )
+                _NEWEST_REVISION,
+                {"tenant_id": tenant_id, "agent_id": agent_id, "task_id": ev.task_id,
+                 "task_run_id": run_id},
             ).scalar()
             or 1
-        )
+        )  # fmt: skip
     state = data.get("action") if data.get("action") in (
         "started", "completed", "failed", "skipped") else "started"  # fmt: skip
-    stmt = insert(conn, plan_steps).values(
-        tenant_id=tenant_id,
-        agent_id=agent_id,
-        task_id=ev.task_id,
-        task_run_id=run_id,
-        revision=revision,
-        step_index=data["step_index"],
-        description=clip_text(data.get("description"), 10_000) or ev.summary,
-        state=state,
-        updated_at=ev.ts,
-        turns=as_int(data.get("turns")),
-        tokens=as_int(data.get("tokens")),
-    )
-    t = plan_steps.c
-    conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[
-                "tenant_id",
-                "agent_id",
-                "task_id",
-                "task_run_id",
-                "revision",
-                "step_index",
-            ],
-            set_={
-                "state": stmt.excluded.state,
-                "updated_at": stmt.excluded.updated_at,
-                "turns": func.coalesce(stmt.excluded.turns, t.turns),
-                "tokens": func.coalesce(stmt.excluded.tokens, t.tokens),
-            },
-            # Newest state per step wins; the "pending" placeholder always yields.
-            where=(t.updated_at <= stmt.excluded.updated_at) | (t.state == "pending"),
-        )
-    )
+    row = {
+        "tenant_id": tenant_id,
+        "agent_id": agent_id,
+        "task_id": ev.task_id,
+        "task_run_id": run_id,
+        "revision": revision,
+        "step_index": data["step_index"],
+        "description": clip_text(data.get("description"), 10_000) or ev.summary,
+        "state": state,
+        "updated_at": ev.ts,
+        "turns": as_int(data.get("turns")),
+        "tokens": as_int(data.get("tokens")),
+    }
+    conn.execute(_UPSERT_STEP_STATE(conn), [row])

@@ -3,8 +3,10 @@ their own modules, called from ``apply``).
 
 Rows touched by a batch are loaded once, merged in Python with order-independent rules
 (``min`` for starts, newest terminal event wins for ends, counters only ever add events
-that were just inserted) and written back. The caller holds the agent's row lock, so no
-other transaction changes this agent's runs meanwhile.
+that were just inserted) and written back through the group's ``WriteBuffer`` (one
+``executemany`` per table for every agent of the group). The caller holds the agent's row
+lock, so no other transaction changes this agent's runs meanwhile. Statements are built
+once (``Prepared``): building them per call cost more than running them.
 """
 
 from __future__ import annotations
@@ -15,16 +17,54 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy.sql import Select
 
 from hiveboard.derive.cost import PriceOverride, llm_call_cost
 from hiveboard.derive.status import task_run_status
 from hiveboard.ingest.model import Event
 from hiveboard.storage import derived_approvals, derived_plans
 from hiveboard.storage.derived_values import RunKey, as_int, clip_text
-from hiveboard.storage.dialect import insert
+from hiveboard.storage.dialect import Prepared
 from hiveboard.storage.tables import actions, llm_calls, task_runs
+from hiveboard.storage.write_buffer import RUN_COLUMNS, RUN_KEY, WriteBuffer
 
 PREVIEW_CHARS = 2000
+ACTION_COLUMNS = ("parent_action_id", "name", "function", "started_at", "ended_at", "status",
+                  "duration_ms", "exception_type", "exception_message")  # fmt: skip
+RUN_MUTABLE = tuple(c for c in RUN_COLUMNS if c not in RUN_KEY)
+
+_SELECT_RUNS: Select[Any] = select(task_runs).where(
+    task_runs.c.tenant_id == bindparam("tenant_id"),
+    task_runs.c.agent_id == bindparam("agent_id"),
+    task_runs.c.task_id.in_(bindparam("task_ids", expanding=True)),
+)
+_SELECT_ACTIONS: Select[Any] = select(actions).where(
+    actions.c.tenant_id == bindparam("tenant_id"),
+    actions.c.agent_id == bindparam("agent_id"),
+    actions.c.action_id.in_(bindparam("action_ids", expanding=True)),
+)
+_INSERT_LLM_CALLS = Prepared(
+    lambda ins: ins(llm_calls).on_conflict_do_nothing(index_elements=["tenant_id", "event_id"])
+)
+_INSERT_ACTIONS = Prepared(lambda ins: actions.insert())
+_UPDATE_ACTIONS = Prepared(
+    lambda ins: (
+        update(actions)
+        .where(
+            actions.c.tenant_id == bindparam("k_tenant"),
+            actions.c.agent_id == bindparam("k_agent"),
+            actions.c.action_id == bindparam("k_action"),
+        )
+        .values({c: bindparam(f"v_{c}") for c in ACTION_COLUMNS})
+    )
+)
+_UPDATE_RUNS = Prepared(
+    lambda ins: (
+        update(task_runs)
+        .where(task_runs.c.id == bindparam("k_id"))
+        .values({c: bindparam(f"v_{c}") for c in RUN_MUTABLE})
+    )
+)
 
 
 @dataclass
@@ -35,6 +75,7 @@ class TaskEffects:
     ended: list[tuple[datetime, str, datetime | None]] = field(default_factory=list)
     llm: dict[str, tuple[float | None, int, int]] = field(default_factory=dict)
     durations: dict[str, int] = field(default_factory=dict)
+    runs: dict[RunKey, dict[str, Any]] = field(default_factory=dict)
 
 
 def apply(
@@ -43,7 +84,13 @@ def apply(
     agent_id: str,
     evs: list[Event],
     prices: Callable[[], dict[str, PriceOverride]],
+    out: WriteBuffer,
 ) -> TaskEffects:
+    """Merge one agent's new events into its runs and actions; rows go to ``out``.
+
+    ``effects.runs`` holds every run the batch touched, as it will be once ``out`` is
+    flushed (new runs get their ``id`` then), so the agent row needs no read-back.
+    """
     effects = TaskEffects()
     scoped = [ev for ev in evs if ev.task_id is not None]
     runs = _load_runs(conn, tenant_id, agent_id, scoped)
@@ -63,8 +110,8 @@ def apply(
         ):
             run["escalated_at"] = ev.ts
 
-    _apply_llm_calls(conn, tenant_id, agent_id, evs, runs, prices, effects)
-    _apply_actions(conn, tenant_id, agent_id, scoped, runs)
+    _apply_llm_calls(tenant_id, agent_id, evs, runs, prices, effects, out)
+    _apply_actions(conn, tenant_id, agent_id, scoped, runs, out)
     derived_plans.apply_plans(conn, tenant_id, agent_id, scoped)
     approval_keys = derived_approvals.apply_approvals(conn, tenant_id, agent_id, evs)
     # Only runs that still have an open request need their requests closed.
@@ -93,7 +140,8 @@ def apply(
         if run.get("_ended_now"):
             effects.ended.append((run["ended_at"], run["status"], run["started_at"]))
             effects.durations[run["_ended_now"]] = run["duration_ms"]
-    _write_runs(conn, runs)
+    _write_runs(runs, out)
+    effects.runs = runs
     return effects
 
 
@@ -104,11 +152,7 @@ def _load_runs(
     if not task_ids:
         return {}
     rows = conn.execute(
-        select(task_runs).where(
-            task_runs.c.tenant_id == tenant_id,
-            task_runs.c.agent_id == agent_id,
-            task_runs.c.task_id.in_(task_ids),
-        )
+        _SELECT_RUNS, {"tenant_id": tenant_id, "agent_id": agent_id, "task_ids": list(task_ids)}
     ).mappings()
     return {(r["task_id"], r["task_run_id"]): {**r, "_new": False, "_dirty": False} for r in rows}
 
@@ -178,15 +222,14 @@ def _end_run(run: dict[str, Any], ev: Event) -> None:
 
 
 def _apply_llm_calls(
-    conn: Connection,
     tenant_id: str,
     agent_id: str,
     evs: list[Event],
     runs: dict[RunKey, dict[str, Any]],
     prices: Callable[[], dict[str, PriceOverride]],
     effects: TaskEffects,
+    out: WriteBuffer,
 ) -> None:
-    rows = []
     for ev in evs:
         if ev.payload_kind != "llm_call":
             continue
@@ -202,7 +245,8 @@ def _apply_llm_calls(
             reported=reported,
             overrides=prices() if reported is None else None,
         )
-        rows.append(
+        out.add(
+            _INSERT_LLM_CALLS,
             {
                 "tenant_id": tenant_id,
                 "event_id": ev.event_id,
@@ -223,7 +267,7 @@ def _apply_llm_calls(
                 "duration_ms": as_int(data.get("duration_ms")),
                 "prompt_preview": clip_text(data.get("prompt_preview"), PREVIEW_CHARS),
                 "response_preview": clip_text(data.get("response_preview"), PREVIEW_CHARS),
-            }
+            },
         )
         effects.llm[ev.event_id] = (cost.cost_usd, tin or 0, tout or 0)
         run = runs.get(ev.run_key) if ev.run_key else None
@@ -235,13 +279,6 @@ def _apply_llm_calls(
                 run["cost_unknown_calls"] += 1
             else:
                 run["cost_usd"] += cost.cost_usd
-    if rows:
-        conn.execute(
-            insert(conn, llm_calls).on_conflict_do_nothing(
-                index_elements=["tenant_id", "event_id"]
-            ),
-            rows,
-        )
 
 
 def _apply_actions(
@@ -250,6 +287,7 @@ def _apply_actions(
     agent_id: str,
     scoped: list[Event],
     runs: dict[RunKey, dict[str, Any]],
+    out: WriteBuffer,
 ) -> None:
     action_evs = [ev for ev in scoped if ev.event_type.startswith("action_") and ev.action_id]
     if not action_evs:
@@ -258,11 +296,8 @@ def _apply_actions(
     existing = {
         r["action_id"]: dict(r)
         for r in conn.execute(
-            select(actions).where(
-                actions.c.tenant_id == tenant_id,
-                actions.c.agent_id == agent_id,
-                actions.c.action_id.in_(ids),
-            )
+            _SELECT_ACTIONS,
+            {"tenant_id": tenant_id, "agent_id": agent_id, "action_ids": list(ids)},
         ).mappings()
     }
     new: dict[str, dict[str, Any]] = {}
@@ -309,38 +344,20 @@ def _apply_actions(
             row["duration_ms"] = ev.duration_ms if ev.duration_ms is not None else computed
             row["exception_type"] = clip_text(payload.get("exception_type"), 256)
             row["exception_message"] = clip_text(payload.get("exception_message"), 10_000)
-    if new:
-        conn.execute(actions.insert(), list(new.values()))
-    if changed:
-        cols = ("parent_action_id", "name", "function", "started_at", "ended_at", "status",
-                "duration_ms", "exception_type", "exception_message")  # fmt: skip
-        conn.execute(
-            update(actions)
-            .where(
-                actions.c.tenant_id == bindparam("k_tenant"),
-                actions.c.agent_id == bindparam("k_agent"),
-                actions.c.action_id == bindparam("k_action"),
-            )
-            .values({c: bindparam(f"v_{c}") for c in cols}),
-            [
-                {"k_tenant": tenant_id, "k_agent": agent_id, "k_action": aid}
-                | {f"v_{c}": row[c] for c in cols}
-                for aid, row in changed.items()
-            ],
-        )
+    out.extend(_INSERT_ACTIONS, list(new.values()))
+    out.extend(
+        _UPDATE_ACTIONS,
+        [
+            {"k_tenant": tenant_id, "k_agent": agent_id, "k_action": aid}
+            | {f"v_{c}": row[c] for c in ACTION_COLUMNS}
+            for aid, row in changed.items()
+        ],
+    )
 
 
-def _write_runs(conn: Connection, runs: dict[RunKey, dict[str, Any]]) -> None:
-    cols = [c.name for c in task_runs.columns if c.name != "id"]
-    new = [{c: r[c] for c in cols} for r in runs.values() if r["_new"]]
-    old = [r for r in runs.values() if not r["_new"] and r["_dirty"]]
-    if new:
-        conn.execute(task_runs.insert(), new)
-    if old:
-        mutable = [c for c in cols if c not in ("tenant_id", "agent_id", "task_id", "task_run_id")]
-        conn.execute(
-            update(task_runs)
-            .where(task_runs.c.id == bindparam("k_id"))
-            .values({c: bindparam(f"v_{c}") for c in mutable}),
-            [{"k_id": r["id"]} | {f"v_{c}": r[c] for c in mutable} for r in old],
-        )
+def _write_runs(runs: dict[RunKey, dict[str, Any]], out: WriteBuffer) -> None:
+    for r in runs.values():
+        if r["_new"]:
+            out.new_runs.append(r)
+        elif r["_dirty"]:
+            out.add(_UPDATE_RUNS, {"k_id": r["id"]} | {f"v_{c}": r[c] for c in RUN_MUTABLE})

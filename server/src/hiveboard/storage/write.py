@@ -1,15 +1,17 @@
 """The ingest transaction: store raw events once, then apply them to derived state.
 
-``apply_batch`` runs inside the caller's write transaction, so the raw rows and every
+``apply_batches`` runs inside the caller's write transaction, so the raw rows and every
 derived change commit together or not at all: a crash can lose an unacknowledged batch,
 never half of one. Idempotency comes from the unique (tenant_id, event_id) index: only
 rows the INSERT actually created are applied, so a retried batch is stored once and
-applied once.
+applied once. Several concurrent requests may be applied as one group (``GroupWriter``):
+one statement per table for all of them is what makes ingest fast.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,42 +22,106 @@ from hiveboard.derive.status import StatusDecision
 from hiveboard.ingest.model import Batch, Event
 from hiveboard.storage import derived_agents
 from hiveboard.storage.base import AgentState, IngestResult, Transition
-from hiveboard.storage.dialect import insert
+from hiveboard.storage.derived_agents import AgentKey
+from hiveboard.storage.dialect import Prepared
 from hiveboard.storage.tables import agent_status_transitions, agents, events, price_overrides
 
 
 def apply_batch(conn: Connection, tenant_id: str, batch: Batch, now: datetime) -> IngestResult:
     """Insert the batch's events (skipping known ids) and apply the new ones."""
-    result = IngestResult()
-    unique: dict[str, Event] = {}
-    for ev in batch.events:
-        if ev.event_id in unique:
-            result.duplicates += 1  # the same id twice in one batch
-        else:
-            unique[ev.event_id] = ev
-    if not unique:
-        return result
-    stmt = (
-        insert(conn, events)
-        .on_conflict_do_nothing(index_elements=["tenant_id", "event_id"])
-        .returning(events.c.event_id)
-    )
-    rows = [_event_row(tenant_id, ev, now) for ev in unique.values()]
-    inserted = set(conn.execute(stmt, rows).scalars())
-    result.duplicates += len(unique) - len(inserted)
-    result.stored = [ev for ev in unique.values() if ev.event_id in inserted]
+    return apply_batches(conn, [(tenant_id, batch, now)])[0]
 
-    by_agent: dict[str, list[Event]] = defaultdict(list)
-    for ev in result.stored:
-        by_agent[ev.agent_id].append(ev)
-    prices = _LazyPrices(conn, tenant_id)
-    # Sorted so that concurrent batches lock agent rows in the same order (no deadlock).
-    for agent_id in sorted(by_agent):
-        agent_events = sorted(by_agent[agent_id], key=lambda e: e.ts)
-        transition = derived_agents.apply(conn, tenant_id, agent_id, agent_events, now, prices)
-        if transition is not None:
-            result.transitions.append(transition)
-    return result
+
+def apply_batches(
+    conn: Connection, items: Sequence[tuple[str, Batch, datetime]]
+) -> list[IngestResult]:
+    """Apply several batches (tenant, batch, now) in the caller's transaction, as one.
+
+    One INSERT stores every raw event of the group; only rows it created are applied.
+    An id seen earlier in the group counts as a duplicate of that earlier request. The
+    derived tables are then written once per table per round (see ``_rounds``).
+    """
+    results = [IngestResult() for _ in items]
+    seen: set[tuple[str, str]] = set()
+    rows: list[dict[str, Any]] = []
+    candidates: list[tuple[int, Event]] = []
+    for i, (tenant_id, batch, now) in enumerate(items):
+        for ev in batch.events:
+            key = (tenant_id, ev.event_id)
+            if key in seen:
+                results[i].duplicates += 1  # the same id twice in one batch (or group)
+                continue
+            seen.add(key)
+            rows.append(_event_row(tenant_id, ev, now))
+            candidates.append((i, ev))
+    if not rows:
+        return results
+    if conn.dialect.name == "postgresql":
+        # Concurrent transactions wait on each other's uncommitted ids: one order for all.
+        rows.sort(key=lambda r: (r["tenant_id"], r["event_id"]))
+    inserted = {(t, e) for t, e in conn.execute(_INSERT_EVENTS(conn), rows)}
+
+    stored: list[dict[AgentKey, list[Event]]] = [defaultdict(list) for _ in items]
+    for i, ev in candidates:
+        tenant_id = items[i][0]
+        if (tenant_id, ev.event_id) in inserted:
+            results[i].stored.append(ev)
+            stored[i][(tenant_id, ev.agent_id)].append(ev)
+        else:
+            results[i].duplicates += 1
+    prices: dict[str, _LazyPrices] = {}
+
+    def prices_of(tenant_id: str) -> Callable[[], dict[str, PriceOverride]]:
+        if tenant_id not in prices:
+            prices[tenant_id] = _LazyPrices(conn, tenant_id)
+        return prices[tenant_id].get
+
+    for round_items in _rounds(stored):
+        work: dict[AgentKey, list[Event]] = {}
+        now_of: dict[AgentKey, datetime] = {}
+        owner: dict[AgentKey, int] = {}
+        for i in round_items:
+            for agent_key, evs in stored[i].items():
+                work[agent_key] = sorted(evs, key=_ts)
+                now_of[agent_key] = items[i][2]
+                owner[agent_key] = i
+        transitions = derived_agents.apply_all(conn, work, now_of, prices_of)
+        for agent_key, transition in transitions.items():
+            results[owner[agent_key]].transitions.append(transition)
+    return results
+
+
+def _rounds(stored: list[dict[AgentKey, list[Event]]]) -> list[list[int]]:
+    """Split a group into rounds in which no agent appears twice, keeping request order.
+
+    Each request's events are applied exactly as if it had its own transaction: a later
+    request for the same agent goes to a later round and sees the earlier one's writes.
+    """
+    last_round: dict[AgentKey, int] = {}
+    rounds: list[list[int]] = []
+    for i, by_agent in enumerate(stored):
+        if not by_agent:
+            continue
+        r = max((last_round[k] + 1 for k in by_agent if k in last_round), default=0)
+        if r == len(rounds):
+            rounds.append([])
+        rounds[r].append(i)
+        for k in by_agent:
+            last_round[k] = r
+    return rounds
+
+
+def _ts(ev: Event) -> datetime:
+    return ev.ts
+
+
+_INSERT_EVENTS = Prepared(
+    lambda ins: (
+        ins(events)
+        .on_conflict_do_nothing(index_elements=["tenant_id", "event_id"])
+        .returning(events.c.tenant_id, events.c.event_id)
+    )
+)
 
 
 def _event_row(tenant_id: str, ev: Event, now: datetime) -> dict[str, Any]:
