@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Table, bindparam, select
 from sqlalchemy.sql import Select
 
 from hiveboard.ingest.model import Event
+from hiveboard.storage import derived_hourly
 from hiveboard.storage.derived_tasks import TaskEffects
 from hiveboard.storage.dialect import Prepared
 from hiveboard.storage.tables import (
@@ -140,6 +141,7 @@ def apply(
         _issues(conn, tenant_id, agent_id, issue_events)
         effects.issues_touched = True
     _rollups(conn, tenant_id, agent_id, evs, tasks)
+    derived_hourly.apply(conn, tenant_id, agent_id, evs, tasks)
     return effects
 
 
