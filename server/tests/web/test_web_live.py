@@ -84,3 +84,36 @@ def test_reconnects_after_server_restart(admin_page: Any, server: Server) -> Non
     hb.flush()
     page.locator(".agent-card[data-agent='after-restart']").wait_for(timeout=3000)
     assert _not_reloaded(page)
+
+
+def test_timeline_update_keeps_an_open_preview_open(admin_page: Any, server: Server) -> None:
+    hb = story.init(server.url, server.key)
+    agent = hb.agent("preview-agent", heartbeat_interval=0)
+    task = agent.start_task("read-while-running")
+    task.llm_call("first-call", "claude-sonnet-4", tokens_in=10, tokens_out=5, cost=0.001,
+                  prompt_preview="What is 2+2?", response_preview="4")  # fmt: skip
+    hb.flush()
+    page = admin_page
+    page.goto(f"/tasks/{quote('read-while-running')}")
+    page.wait_for_selector("#live-state[data-state=on]")
+    _mark(page)
+    first = page.locator(".wf-llm", has_text="first-call").locator("details")
+    first.locator("summary").click()
+    assert first.evaluate("d => d.open")
+    task.llm_call("second-call", "claude-sonnet-4", tokens_in=10, tokens_out=5, cost=0.001,
+                  prompt_preview="And 3+3?", response_preview="6")  # fmt: skip
+    hb.flush()
+    page.locator(".wf-llm", has_text="second-call").wait_for(timeout=3000)
+    # The body was swapped (the new call is there), and the reader's preview is still open.
+    assert first.evaluate("d => d.open")
+    assert first.locator("pre").first.is_visible()
+    assert (
+        not page.locator(".wf-llm", has_text="second-call")
+        .locator("details")
+        .evaluate("d => d.open")
+    )
+    task.complete()
+    hb.flush()
+    expect(page.locator("[data-field=run-status]")).to_have_text("completed", timeout=3000)
+    assert first.evaluate("d => d.open")
+    assert _not_reloaded(page)

@@ -5,6 +5,46 @@ from __future__ import annotations
 from typing import Any
 
 from hbweb import Server, login, shoot
+from playwright.sync_api import expect
+
+
+def test_forms_post_redirect_get(admin_page: Any, server: Server) -> None:
+    """A refresh after any form never repeats it; the new key is shown once, never in
+    the URL or a cookie."""
+    page = admin_page
+    page.goto("/settings")
+    page.fill("#create-key input[name=name]", "prg key")
+    page.click("#create-key button[type=submit]")
+    secret = page.locator("#new-key-secret").inner_text().strip()
+    assert secret.startswith("hb_live_")
+    assert page.url == f"{server.url}/settings#keys"  # a GET after the redirect
+    assert all(secret not in c["value"] for c in page.context.cookies())
+    keys = len(server.storage.list_api_keys("default"))
+    page.reload()
+    assert len(server.storage.list_api_keys("default")) == keys  # not created twice
+    assert page.locator("#new-key, #flash-message, #flash-error").count() == 0
+    assert secret not in page.content()
+    # An error is a flash too: shown after the redirect, gone on refresh.
+    page.fill("#create-user input[name=email]", server.admin[0])
+    page.fill("#create-user input[name=password]", "a-long-password")
+    page.click("#create-user button[type=submit]")
+    expect(page.locator("#flash-error")).to_have_text("A user with that email already exists.")
+    assert page.url == f"{server.url}/settings#users"
+    page.reload()
+    assert page.locator("#flash-error").count() == 0
+    # Every settings form answers with 303 to the settings page.
+    token = page.locator("input[name=csrf_token]").first.get_attribute("value")
+    forms = {
+        "/settings/prices": {"model": "m", "input_per_mtok": "1", "output_per_mtok": "2"},
+        "/settings/users": {"email": "bad", "password": "x", "role": "viewer"},
+        "/settings/users/nobody/role": {"role": "viewer"},
+        "/settings/users/nobody/disable": {},
+        "/settings/keys/nokey/revoke": {},
+    }
+    for path, form in forms.items():
+        answer = page.request.post(path, form={**form, "csrf_token": token}, max_redirects=0)
+        assert answer.status == 303, path
+        assert answer.headers["location"].startswith("/settings#"), path
 
 
 def test_key_shown_once_then_revoked(admin_page: Any, server: Server) -> None:
@@ -24,7 +64,7 @@ def test_key_shown_once_then_revoked(admin_page: Any, server: Server) -> None:
     assert secret not in page.content()
     row = page.locator("#keys-table tbody tr", has_text="browser test key")
     row.locator("button.revoke").click()
-    page.wait_for_url("**/settings?done=revoked")
+    expect(page.locator("#flash-message")).to_have_text("Key revoked.")
     row = page.locator("#keys-table tbody tr", has_text="browser test key")
     assert row.locator(".badge").inner_text() == "revoked"
     revoked = page.request.get("/v1/agents", headers={"Authorization": f"Bearer {secret}"})
@@ -38,13 +78,13 @@ def test_users_and_prices(admin_page: Any, new_page: Any, server: Server) -> Non
     page.fill("#create-user input[name=password]", "a-long-password")
     page.select_option("#create-user select[name=role]", "viewer")
     page.click("#create-user button[type=submit]")
-    page.wait_for_url("**/settings?done=user")
+    expect(page.locator("#flash-message")).to_have_text("User created.")
     assert page.locator("#users-table tr[data-user='new@localhost']").count() == 1
     page.fill("#set-price input[name=model]", "my-finetune")
     page.fill("#set-price input[name=input_per_mtok]", "1.5")
     page.fill("#set-price input[name=output_per_mtok]", "6")
     page.click("#set-price button[type=submit]")
-    page.wait_for_url("**/settings?done=price")
+    expect(page.locator("#flash-message")).to_have_text("Price saved.")
     assert server.storage.price_overrides("default")["my-finetune"].output_per_mtok == 6
     other = new_page()
     login(other, "new@localhost", "a-long-password")

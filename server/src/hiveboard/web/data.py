@@ -8,13 +8,13 @@ validation and response models.  Errors come back as the API's ``ApiError``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import Request
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from hiveboard.api import agents as agents_api
 from hiveboard.api import approvals as approvals_api
@@ -26,6 +26,8 @@ from hiveboard.api import pipeline as pipeline_api
 from hiveboard.api import tasks as tasks_api
 from hiveboard.api.read_common import ReadContext, engine_of, now_of, parse_time
 from hiveboard.storage.read.filters import Scope
+from hiveboard.storage.read.metrics import bucket_start
+from hiveboard.storage.tables import rollups
 from hiveboard.web.sessions import SessionUser
 
 FLEET_PAGE = 200
@@ -34,6 +36,8 @@ FLEET_PAGE = 200
 WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(days=7)}
 WINDOWS["30d"] = timedelta(days=30)
 COST_INTERVAL = {"1h": "5m", "24h": "1h", "7d": "6h", "30d": "1d"}
+SPARK_MINUTES = 60
+"""The Fleet cards' sparkline: events per minute over the last hour."""
 
 
 @contextmanager
@@ -145,6 +149,39 @@ def open_issues(conn: Connection, ctx: ReadContext) -> Any:
 
 def waiting_on_humans(conn: Connection, ctx: ReadContext) -> Any:
     return approvals_api.list_approvals(ctx, conn, kind=None, state="pending,open", task_id=None)
+
+
+def activity_per_minute(
+    conn: Connection,
+    tenant_id: str,
+    agent_ids: Sequence[str],
+    now: datetime,
+    minutes: int = SPARK_MINUTES,
+) -> dict[str, list[int]]:
+    """Events per minute for each agent over the last ``minutes``, oldest first.
+
+    One indexed range read of the per-agent minute ``rollups`` for all the agents a
+    page shows (``(tenant_id, agent_id, bucket)`` is their unique key), however many
+    cards there are: the Query API has per-agent series only, which would cost one
+    query per card.  Minutes without a rollup row are zeros; agents absent from the
+    rollups get a row of zeros.
+    """
+    out = {agent_id: [0] * minutes for agent_id in agent_ids}
+    if not out:
+        return out
+    first = bucket_start(now, 60) - timedelta(minutes=minutes - 1)
+    query = select(rollups.c.agent_id, rollups.c.bucket, rollups.c.events).where(
+        rollups.c.tenant_id == tenant_id,
+        rollups.c.agent_id.in_(list(out)),
+        rollups.c.bucket >= first,
+        rollups.c.bucket <= now,
+    )
+    for agent_id, bucket, events in conn.execute(query):
+        index = int((bucket - first).total_seconds() // 60)
+        counts = out.get(agent_id)
+        if counts is not None and 0 <= index < minutes:
+            counts[index] += int(events or 0)
+    return out
 
 
 def series_json(points: list[Any], *fields: str) -> dict[str, list[Any]]:

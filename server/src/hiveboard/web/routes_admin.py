@@ -3,7 +3,10 @@
 Settings reuses the server's own key and user functions (``Storage.create_api_key``,
 ``revoke_api_key``, ``create_user``, ``set_price_override``): the dashboard is one more
 front end to them, like the CLI.  Every POST checks the CSRF token and the role on the
-server; hiding buttons from viewers is a courtesy, not the protection.
+server; hiding buttons from viewers is a courtesy, not the protection.  Every POST
+answers with a redirect back to ``GET /settings`` (post/redirect/get) and leaves what
+that page must say in a server-side flash (see ``flash.py``), so refreshing the page
+never repeats an action and a new key's secret is never in a URL.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from hiveboard.storage.base import KEY_KINDS, ROLES
 from hiveboard.web import data
 from hiveboard.web import users as user_store
+from hiveboard.web.flash import Flash, flash_store
 from hiveboard.web.render import render
 from hiveboard.web.sessions import SessionUser, check_csrf, require_admin, require_user
 
@@ -99,37 +103,31 @@ def _settings_context(request: Request, user: SessionUser) -> dict[str, Any]:
         "key_kinds": KEY_KINDS,
         "roles": ROLES,
         "retention_days": request.app.state.settings.retention_days,
-        "new_key": None,
-        "message": "",
-        "error": "",
     }
 
 
 @router.get("/settings", response_class=HTMLResponse)
 def settings_page(request: Request, user: User) -> Response:
-    """Keys (admins), users and roles, price overrides, retention."""
+    """Keys (admins), users and roles, price overrides, retention; plus the one-time
+    flash the last form left (taken here, so a refresh no longer shows it)."""
     ctx = _settings_context(request, user)
-    ctx["message"] = DONE.get(request.query_params.get("done", ""), "")
+    flash = flash_store(request).pop(user.nonce) or Flash()
+    ctx.update(message=flash.message, error=flash.error, new_key=flash.new_key)
     return render(request, "settings.html", ctx, active="settings", no_store=True)
 
 
-DONE = {
-    "revoked": "Key revoked.",
-    "user": "User created.",
-    "role": "Role changed.",
-    "disabled": "User disabled.",
-    "price": "Price saved.",
-}
-"""Confirmation messages by code: a link cannot make the page say anything else."""
-
-
-def _done(code: str) -> Response:
-    return RedirectResponse(f"/settings?done={code}", status_code=303)
+def _back(
+    request: Request, user: SessionUser, section: str, *, message: str = "", error: str = "",
+    new_key: dict[str, Any] | None = None,
+) -> Response:  # fmt: skip
+    """Post/redirect/get: keep what to say for the next GET, send the browser there."""
+    flash_store(request).put(user.nonce, Flash(message=message, error=error, new_key=new_key))
+    return RedirectResponse(f"/settings#{section}", status_code=303)
 
 
 @router.post("/settings/keys")
 async def create_key(request: Request, user: User) -> Response:
-    """Create a key and show its secret once (rendered, never redirected or stored)."""
+    """Create a key; its secret is shown once, by the page this redirects to."""
     form = await check_csrf(request, user)
     require_admin(user)
     kind = form.get("kind", "live")
@@ -137,9 +135,8 @@ async def create_key(request: Request, user: User) -> Response:
         kind = "live"
     storage = request.app.state.storage
     record, secret = storage.create_api_key(user.tenant_id, kind, form.get("name", "")[:100])
-    ctx = _settings_context(request, user)
-    ctx["new_key"] = {"record": record, "secret": secret}
-    return render(request, "settings.html", ctx, active="settings", no_store=True)
+    new_key = {"id": record.id, "kind": record.kind, "name": record.name, "secret": secret}
+    return _back(request, user, "keys", new_key=new_key)
 
 
 @router.post("/settings/keys/{key_id}/revoke")
@@ -147,27 +144,26 @@ async def revoke_key(request: Request, user: User, key_id: str) -> Response:
     await check_csrf(request, user)
     require_admin(user)
     request.app.state.storage.revoke_api_key(user.tenant_id, key_id)
-    return _done("revoked")
+    return _back(request, user, "keys", message="Key revoked.")
 
 
 @router.post("/settings/users")
 async def create_user(request: Request, user: User) -> Response:
     form = await check_csrf(request, user)
     require_admin(user)
-    ctx = _settings_context(request, user)
     email, password, role = form.get("email", ""), form.get("password", ""), form.get("role", "")
     if "@" not in email or len(password) < 8 or role not in ROLES:
-        ctx["error"] = "Give an email, a password of at least 8 characters and a role."
+        error = "Give an email, a password of at least 8 characters and a role."
     elif role == "owner" and user.role != "owner":
-        ctx["error"] = "Only an owner can create another owner."
+        error = "Only an owner can create another owner."
     else:
         try:
             request.app.state.storage.create_user(user.tenant_id, email, password, role)
         except Exception:  # unique email: say so instead of a 500
-            ctx["error"] = "A user with that email already exists."
+            error = "A user with that email already exists."
         else:
-            return _done("user")
-    return render(request, "settings.html", ctx, active="settings", status_code=400)
+            return _back(request, user, "users", message="User created.")
+    return _back(request, user, "users", error=error)
 
 
 @router.post("/settings/users/{user_id}/role")
@@ -179,11 +175,9 @@ async def change_role(request: Request, user: User, user_id: str) -> Response:
     target = user_store.get_user(engine, user_id)
     error = _role_change_error(user, target, role, user_store.owner_count(engine, user.tenant_id))
     if error:
-        ctx = _settings_context(request, user)
-        ctx["error"] = error
-        return render(request, "settings.html", ctx, active="settings", status_code=400)
+        return _back(request, user, "users", error=error)
     user_store.set_role(engine, user.tenant_id, user_id, role)
-    return _done("role")
+    return _back(request, user, "users", message="Role changed.")
 
 
 def _role_change_error(
@@ -205,15 +199,12 @@ async def disable_user(request: Request, user: User, user_id: str) -> Response:
     engine = request.app.state.storage.engine
     target = user_store.get_user(engine, user_id)
     if target is None or target["tenant_id"] != user.tenant_id or user_id == user.id:
-        ctx = _settings_context(request, user)
-        ctx["error"] = "You cannot disable yourself (or that user does not exist)."
-        return render(request, "settings.html", ctx, active="settings", status_code=400)
+        error = "You cannot disable yourself (or that user does not exist)."
+        return _back(request, user, "users", error=error)
     if target["role"] == "owner" and user.role != "owner":
-        ctx = _settings_context(request, user)
-        ctx["error"] = "Only an owner can disable an owner."
-        return render(request, "settings.html", ctx, active="settings", status_code=400)
+        return _back(request, user, "users", error="Only an owner can disable an owner.")
     user_store.disable_user(engine, user.tenant_id, user_id)
-    return _done("disabled")
+    return _back(request, user, "users", message="User disabled.")
 
 
 @router.post("/settings/prices")
@@ -227,8 +218,7 @@ async def set_price(request: Request, user: User) -> Response:
     except ValueError:
         price_in = price_out = -1.0
     if not model or price_in < 0 or price_out < 0:
-        ctx = _settings_context(request, user)
-        ctx["error"] = "Give a model name and two prices (USD per million tokens, ≥ 0)."
-        return render(request, "settings.html", ctx, active="settings", status_code=400)
+        error = "Give a model name and two prices (USD per million tokens, ≥ 0)."
+        return _back(request, user, "prices", error=error)
     request.app.state.storage.set_price_override(user.tenant_id, model, price_in, price_out)
-    return _done("price")
+    return _back(request, user, "prices", message="Price saved.")

@@ -11,11 +11,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import Connection
 
 from hiveboard.api.errors import ApiError
+from hiveboard.api.read_common import ReadContext
 from hiveboard.web import data
 from hiveboard.web.render import STATUS_ORDER, render
 from hiveboard.web.sessions import SessionUser, require_user
+from hiveboard.web.sparklines import Sparkline, sparklines
 
 router = APIRouter(include_in_schema=False)
 User = Annotated[SessionUser, Depends(require_user)]
@@ -33,6 +36,14 @@ def fleet_series(metrics: Any) -> dict[str, list[Any]]:
     )
 
 
+def fleet_sparks(
+    conn: Connection, ctx: ReadContext, user: SessionUser, agents: list[Any]
+) -> dict[str, Sparkline]:
+    """Every shown agent's 1 h sparkline, from one rollup query for the whole page."""
+    ids = [a.agent_id for a in agents]
+    return sparklines(data.activity_per_minute(conn, user.tenant_id, ids, ctx.now))
+
+
 @router.get("/", response_class=HTMLResponse)
 def fleet_page(
     request: Request,
@@ -45,6 +56,7 @@ def fleet_page(
     ctx = data.context(request, user, cursor=cursor, limit=data.FLEET_PAGE)
     with data.reading(request) as conn:
         agents, next_cursor = data.fleet(conn, ctx, status)
+        sparks = fleet_sparks(conn, ctx, user, agents)
         metrics = data.summary(conn, data.context(request, user))
         events = data.recent_events(conn, data.context(request, user, limit=30))
     return render(
@@ -52,6 +64,7 @@ def fleet_page(
         "fleet.html",
         {
             "agents": agents,
+            "sparks": sparks,
             "next_cursor": next_cursor,
             "metrics": metrics,
             "series": fleet_series(metrics),
@@ -68,12 +81,35 @@ def fleet_card(
     request: Request, user: User, agent: Annotated[str, Query(max_length=256)]
 ) -> Response:
     """One agent card (the live script swaps it in after the agent changed)."""
+    ctx = data.context(request, user)
     with data.reading(request) as conn:
         try:
-            item = data.agent_card(conn, data.context(request, user), agent)
+            item = data.agent_card(conn, ctx, agent)
         except ApiError:
             return Response(status_code=204)
-    return render(request, "_agent_card.html", {"a": item})
+        sparks = fleet_sparks(conn, ctx, user, [item])
+    return render(request, "_agent_card.html", {"a": item, "sparks": sparks})
+
+
+@router.get("/fleet/sparks", response_class=HTMLResponse)
+def fleet_sparklines(
+    request: Request,
+    user: User,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+    status: Annotated[str | None, Query(max_length=32)] = None,
+) -> Response:
+    """The sparklines of the Fleet page's agents (same cursor and filter as the page).
+
+    The live script fetches this once a minute so quiet agents' sparklines slide with
+    the clock too; agents that send events get theirs with their card refresh.  The
+    page's own cursor and filter pick the agents, so no list of ids rides in the URL.
+    """
+    status = status if status in STATUS_ORDER else None
+    ctx = data.context(request, user, cursor=cursor, limit=data.FLEET_PAGE)
+    with data.reading(request) as conn:
+        agents, _ = data.fleet(conn, ctx, status)
+        sparks = fleet_sparks(conn, ctx, user, agents)
+    return render(request, "_sparks.html", {"sparks": sparks})
 
 
 @router.get("/fleet/ribbon", response_class=HTMLResponse)

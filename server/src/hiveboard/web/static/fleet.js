@@ -148,6 +148,38 @@
     }
   }, 15000);
 
+  /* Sparklines slide with the clock even for quiet agents: once a minute (while
+     connected) one request returns every shown card's sparkline, rendered and escaped
+     by the server from one rollup query; each replaces its card's old one. */
+  function refreshSparks() {
+    var live = document.getElementById("live-state");
+    if (!live || live.dataset.state !== "on") { return; }
+    var page = new URLSearchParams(window.location.search);
+    var params = new URLSearchParams();
+    ["cursor", "status"].forEach(function (name) {
+      if (page.get(name)) { params.set(name, page.get(name)); }
+    });
+    fetch("/fleet/sparks?" + params.toString(), {
+      headers: { "HX-Request": "true" }, credentials: "same-origin"
+    }).then(function (resp) {
+      return resp.status === 200 ? resp.text() : null;
+    }).then(function (html) {
+      if (!html) { return; }
+      var doc = new DOMParser().parseFromString("<div>" + html + "</div>", "text/html");
+      var fresh = doc.querySelectorAll("svg.spark");
+      for (var i = 0; i < fresh.length; i++) {
+        var card = findCard(fresh[i].dataset.agent);
+        var old = card && card.querySelector("svg.spark");
+        if (!old) { continue; }
+        old.replaceWith(document.importNode(fresh[i], true));
+        var total = card.querySelector("[data-field=events-1h]");
+        if (total) { total.textContent = Number(fresh[i].dataset.total).toLocaleString("en-US"); }
+      }
+    }).catch(function () { /* the stream's state already shows the problem */ });
+  }
+  setInterval(refreshSparks, 60000);
+  window.HBFleet = { refreshSparks: refreshSparks };
+
   L.connect({}, {
     event: function (e) { addEvent(e); scheduleCard(e.agent_id); refreshRibbon(); },
     transition: function (t) { scheduleCard(t.agent_id); refreshRibbon(); }
