@@ -339,3 +339,30 @@ def test_released_client_resends_the_same_batch_after_503(
     assert [r.response_status for r in recorder.requests] == [503, 200]
     first, second = recorder.bodies()
     assert first == second and first["events"][0]["event_type"] == "agent_registered"
+
+
+def test_code_written_for_the_released_client_runs_on_ours(
+    recorder: IngestRecorder, validate_body: Any, tmp_path: Path
+) -> None:
+    """Upgrading from 0.2.0 to this SDK needs no code change: the same script, our package."""
+    script = tmp_path / "released_agent.py"
+    script.write_text(AGENT_SCRIPT, encoding="utf-8")
+    run = subprocess.run(
+        [sys.executable, str(script), recorder.url, API_KEY],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert run.returncode == 0 and "script-done" in run.stdout, run.stderr[-4000:]
+    for body in recorder.bodies():
+        validate_body(body)
+    events = recorder.events()
+    assert {ev["event_type"] for _, ev in events} == EVENT_TYPES
+    assert {_kind(ev) for _, ev in events} - {None} >= EXPECTED_KINDS
+    started = {
+        ev["payload"]["action_name"]: ev for _, ev in events if ev["event_type"] == "action_started"
+    }
+    for child in ("fetch", "enrich"):
+        assert started[child]["parent_action_id"] == started["process"]["action_id"]
