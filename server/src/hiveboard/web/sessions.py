@@ -8,6 +8,15 @@ disabling a user or changing their role takes effect at once.
 
 The CSRF token is an HMAC of the session nonce: every form POST must echo it (field
 ``csrf_token`` or header ``X-CSRF-Token``), which a cross-site page cannot read.
+
+Known limitation, on purpose for now: logout is not revoked server-side.  ``/logout``
+deletes the cookie in that browser, but a copy of the cookie taken before (another
+device, a stolen cookie) stays valid until ``SESSION_MAX_AGE``.  Revocation needs state
+checked on every request, e.g. a per-user ``session_epoch`` carried in the cookie and
+compared with the user row already read here; the ``users`` table has no such column,
+adding one is a schema migration, and the web layer has no table of its own to keep a
+revoked-nonce list in.  Until then: disabling a user ends all their sessions at once (the
+row is read per request), and rotating the secret key ends everyone's.
 """
 
 from __future__ import annotations
