@@ -73,7 +73,7 @@ async def ingest(
     limit: int = request.app.state.settings.max_body_bytes
     raw = await _read_body(request, limit)
     try:
-        batch = validate_batch(parse_body(raw))
+        batch = validate_batch(parse_body(raw), may_hold_nul=b"\\u0000" in raw)
     except BatchError as exc:
         raise ApiError(400, exc.code, exc.message, exc.details) from None
 

@@ -86,8 +86,13 @@ def parse_body(raw: bytes) -> Any:
         raise BatchError("invalid_json", f"request body is not valid JSON: {exc}") from None
 
 
-def validate_batch(body: Any, *, now: datetime | None = None) -> Batch:
-    """Validate a decoded body; BatchError for batch-level faults, else a Batch."""
+def validate_batch(body: Any, *, now: datetime | None = None, may_hold_nul: bool = True) -> Batch:
+    """Validate a decoded body; BatchError for batch-level faults, else a Batch.
+
+    ``may_hold_nul=False`` skips the walk that strips NUL characters from every string:
+    the caller knows there are none (JSON can only carry one escaped as ``\\u0000``, so
+    a raw body without that text has none). The walk is most of validation's cost.
+    """
     if not isinstance(body, dict):
         raise BatchError(
             "invalid_body", "request body must be a JSON object with envelope and events"
@@ -113,7 +118,7 @@ def validate_batch(body: Any, *, now: datetime | None = None) -> Batch:
         event_id = raw.get("event_id") if isinstance(raw, dict) else None
         event_id = event_id if isinstance(event_id, str) else None
         try:
-            event, had_nul = _event(raw, envelope, now)
+            event, had_nul = _event(raw, envelope, now, may_hold_nul)
         except _Reject as rej:
             batch.errors.append(EventError(event_id, rej.code, rej.message))
             continue
@@ -193,10 +198,14 @@ def _strip_nul(value: Any) -> tuple[Any, bool]:
     return value, False
 
 
-def _event(raw: Any, envelope: Envelope, now: datetime) -> tuple[Event, bool]:
+def _event(
+    raw: Any, envelope: Envelope, now: datetime, may_hold_nul: bool = True
+) -> tuple[Event, bool]:
     if not isinstance(raw, dict):
         raise _Reject("invalid_field", "each event must be a JSON object")
-    raw, had_nul = _strip_nul(raw)
+    had_nul = False
+    if may_hold_nul:
+        raw, had_nul = _strip_nul(raw)
     event_id = _required_string(raw, "event_id")
     ts = _timestamp(raw.get("timestamp"), now)
     event_type = raw.get("event_type")

@@ -3,8 +3,11 @@
 Writes: inside one process all write transactions on SQLite are serialised by a lock
 (SQLite allows one writer; waiting on a Python lock is cheaper and fairer than spinning
 on ``SQLITE_BUSY``) and begin with ``BEGIN IMMEDIATE``. On PostgreSQL writes run
-concurrently; per-agent derived state is serialised by locking the agent row
-(``SELECT … FOR UPDATE``) in ``write.apply_batch``.
+concurrently; per-agent derived state is serialised by locking the agent rows
+(``SELECT … FOR UPDATE``, in agent order) in ``derived_agents.lock_agents``.
+
+Ingest goes through a ``GroupWriter``: concurrent requests are applied together, one
+transaction per group, and each returns after that transaction commits.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
@@ -39,7 +42,12 @@ from hiveboard.storage.base import (
 )
 from hiveboard.storage.dialect import insert
 from hiveboard.storage.engine import Backend, backend_of, create_db_engine
+from hiveboard.storage.group_writer import GroupWriter, Item
 from hiveboard.storage.tables import api_keys, events, price_overrides, tenants, users
+
+INGEST_WRITER_THREADS = {Backend.SQLITE: 1, Backend.POSTGRESQL: 2}
+"""Group-commit writers per process: SQLite has one writer anyway; on PostgreSQL a second
+thread builds its group while the first waits on the database."""
 
 KEY_CACHE_SECONDS = 5.0
 """How long a key lookup is cached per process; bounds how late a revocation made by
@@ -67,6 +75,7 @@ class SqlStorage:
         self.engine = engine or create_db_engine(url)
         self._write_lock = threading.Lock() if self.backend is Backend.SQLITE else None
         self._key_cache: dict[str, tuple[float, ApiKey | None]] = {}
+        self._writer = GroupWriter(self._ingest_group, threads=INGEST_WRITER_THREADS[self.backend])
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -74,6 +83,7 @@ class SqlStorage:
         migrations.upgrade(self.engine)
 
     def close(self) -> None:
+        self._writer.close()
         self.engine.dispose()
 
     @contextmanager
@@ -229,8 +239,11 @@ class SqlStorage:
     # -- write path ------------------------------------------------------------------
 
     def ingest(self, tenant_id: str, batch: Batch, *, now: datetime) -> IngestResult:
+        return self._writer.submit(tenant_id, batch, now).result()
+
+    def _ingest_group(self, items: Sequence[Item]) -> list[IngestResult]:
         with self.write_tx() as conn:
-            return write.apply_batch(conn, tenant_id, batch, now)
+            return write.apply_batches(conn, items)
 
     # -- detector --------------------------------------------------------------------
 
