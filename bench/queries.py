@@ -10,6 +10,12 @@ and metrics. Prints p50/p95 per endpoint, the server's RSS and bytes on disk per
     .venv/bin/python bench/queries.py                      # 1 M events (~4-5 min)
     .venv/bin/python bench/queries.py --events 10000000    # 10 M events
     .venv/bin/python bench/queries.py --quick              # 5 k events, smoke run
+    .venv/bin/python bench/queries.py --data-dir build/bench-1m   # seed once, then reuse
+
+With ``--data-dir`` a database seeded by an earlier run is reused as it is (only
+migrated to the newest schema, which backfills any new derived tables, and timed), so
+one slow seeding serves every before/after comparison; a directory without a database
+is seeded and kept. Reused data ages: its newest events are as old as the seeding.
 
 Events are spread over the last 7 days for 200 agents (see eventmix.py for the mix), so
 the 24 h windows of the cost summary hold about a seventh of them. Loopback only; every
@@ -73,6 +79,18 @@ def seed(storage: SqlStorage, tenant_id: str, events: int, agents: int, budget: 
             rate = stored / (last_report - started)
             print(f"  seeded {stored:,} events ({rate:,.0f}/s)", file=sys.stderr, flush=True)
     return stored
+
+
+def _reusable(storage: SqlStorage) -> tuple[str, str] | None:
+    """(tenant id, a fresh live key) of an already seeded database, else None."""
+    with storage.engine.connect() as conn:
+        has_events = conn.execute(
+            text("SELECT count(*) FROM sqlite_master WHERE name = 'events'")
+        ).scalar_one()
+        if not has_events or not conn.execute(text("SELECT 1 FROM events LIMIT 1")).first():
+            return None
+    tenant = storage.list_tenants()[0]
+    return tenant.id, storage.create_api_key(tenant.id, "live", "bench")[1]
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -147,22 +165,42 @@ def main() -> None:
         "--quick", action="store_true", help="5 k events, 20 agents, 10 requests each"
     )
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="reuse the database in this directory (seed it first when it has none); kept",
+    )
     args = parser.parse_args()
     if args.quick:
         args.events, args.requests = min(args.events, 5_000), 10
         args.agents = min(args.agents, 20)
 
-    data_dir = Path(tempfile.mkdtemp(prefix="hiveboard-bench-queries-"))
+    if args.data_dir is not None:
+        args.keep = True
+        args.data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="hiveboard-bench-queries-"))
     server = None
     try:
         storage = SqlStorage(f"sqlite:///{data_dir / 'hiveboard.db'}")
-        storage.migrate()
-        created = bootstrap_if_empty(storage)
-        assert created is not None
-        print(f"seeding {args.events:,} events for {args.agents} agents ...", file=sys.stderr)
+        reused = _reusable(storage)
         t0 = time.monotonic()
-        stored = seed(storage, created.tenant_id, args.events, args.agents, args.seed_budget)
-        seed_s = time.monotonic() - t0
+        storage.migrate()
+        if reused is not None:
+            tenant_id, key = reused
+            print(
+                f"reusing {data_dir} (migrated in {time.monotonic() - t0:.1f} s)", file=sys.stderr
+            )
+            with storage.engine.connect() as conn:
+                stored = conn.execute(text("SELECT count(*) FROM events")).scalar_one()
+            args.events, seed_s = stored, 0.0
+        else:
+            created = bootstrap_if_empty(storage)
+            assert created is not None
+            tenant_id, key = created.tenant_id, created.ingest_key
+            print(f"seeding {args.events:,} events for {args.agents} agents ...", file=sys.stderr)
+            t0 = time.monotonic()
+            stored = seed(storage, tenant_id, args.events, args.agents, args.seed_budget)
+            seed_s = time.monotonic() - t0
         task_ids = sample_task_ids(storage)
         with storage.engine.connect() as conn:
             counted = conn.execute(text("SELECT count(*) FROM events")).scalar_one()
@@ -170,18 +208,21 @@ def main() -> None:
         storage.close()
         on_disk = disk_bytes(data_dir)
 
-        server = HiveBoardProcess.start(data_dir, key=created.ingest_key)
+        server = HiveBoardProcess.start(data_dir, key=key)
         rss_start = server.rss_bytes()
         samples = time_endpoints(server, task_ids, args.requests, budget=600)
         rss_end, rss_peak = server.rss_bytes(), server.rss_bytes("VmHWM")
 
         print()
         print(f"## bench/queries.py — SQLite, {counted:,} stored events, {runs:,} task runs")
-        print(
-            f"seeded {stored:,} events through SqlStorage.ingest in {seed_s:.0f} s "
-            f"({stored / seed_s:,.0f} events/s)"
-            + ("" if stored >= args.events else f"  [budget hit: asked {args.events:,}]")
-        )
+        if reused is not None:
+            print(f"reused {data_dir} ({stored:,} events seeded by an earlier run)")
+        else:
+            print(
+                f"seeded {stored:,} events through SqlStorage.ingest in {seed_s:.0f} s "
+                f"({stored / seed_s:,.0f} events/s)"
+                + ("" if stored >= args.events else f"  [budget hit: asked {args.events:,}]")
+            )
         print()
         print(f"| endpoint | n | p50 ms | p95 ms | max ms | p95 < {P95_TARGET_MS:.0f} ms |")
         print("|---|---:|---:|---:|---:|---|")

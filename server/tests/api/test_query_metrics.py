@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from query_seed import Api, ev, llm, seed_fleet
+from datetime import datetime, timedelta
+
+from query_seed import NOW, T0, Api, ev, llm, seed_fleet
 
 pytest_plugins = ("query_fixtures",)
 
@@ -106,3 +108,69 @@ def test_cost_is_per_tenant(api: Api) -> None:
     assert api.get(alice, "/v1/cost")["total"]["llm_calls"] == 0
     assert api.get(alice, "/v1/llm-calls")["items"] == []
     assert api.get(alice, "/v1/metrics")["summary"]["llm_calls"] == 0
+
+
+def _minutes_after_t0(ts: datetime) -> float:
+    return (ts - T0).total_seconds() / 60
+
+
+def test_cost_totals_are_exact_at_partial_edge_hours(api: Api) -> None:
+    """Whole hours come from rollups, the partial ends from the calls: nothing lost or
+    counted twice at the seams, whatever the window's minutes."""
+    alice = api.tenant("alice")
+    base = NOW.replace(minute=0, second=0) - timedelta(hours=4)
+    offsets = [-5, 10, 29, 30, 59, 61, 119, 150, 181, 194, 195, 239]
+    calls = [
+        llm(_minutes_after_t0(base + timedelta(minutes=m)), f"m{i % 3}", cost=float(2**i))
+        for i, m in enumerate(offsets)
+    ]
+    api.ingest(alice, "edge", calls)
+    since, until = base + timedelta(minutes=30), base + timedelta(minutes=195)
+    window = {"since": since.isoformat(), "until": until.isoformat()}
+    inside = [i for i, m in enumerate(offsets) if 30 <= m < 195]
+    cost = api.get(alice, "/v1/cost", **window)
+    assert cost["total"]["llm_calls"] == len(inside)
+    assert cost["total"]["cost_usd"] == sum(2.0**i for i in inside)
+    by_model = {g["key"]: g["cost_usd"] for g in cost["by_model"]}
+    assert by_model == {
+        f"m{k}": sum(2.0**i for i in inside if i % 3 == k)
+        for k in range(3)
+        if by_model.get(f"m{k}")
+    }
+    series = api.get(alice, "/v1/cost/timeseries", interval="1h", **window)
+    assert sum(p["cost_usd"] for p in series["points"]) == sum(2.0**i for i in inside)
+    # A window inside one hour has no whole hour: all from the calls.
+    inner = {"since": (base + timedelta(minutes=5)).isoformat()}
+    inner["until"] = (base + timedelta(minutes=31)).isoformat()
+    assert api.get(alice, "/v1/cost", **inner)["total"]["cost_usd"] == 2.0 + 4.0 + 8.0
+
+
+def test_metrics_honour_the_project_filter(api: Api) -> None:
+    alice = api.tenant("alice")
+    run = {"task_id": "t1", "project_id": "p1"}
+    other = {"task_id": "t2", "project_id": "p2"}
+    api.ingest(
+        alice,
+        "worker",
+        [
+            ev("task_started", 1, **run),
+            llm(2, "m", cost=1.5, **run),
+            ev("task_completed", 3, duration_ms=120_000, **run),
+            ev("task_started", 4, **other),
+            llm(5, "m", cost=7.0, **other),
+            ev("task_failed", 6, duration_ms=5_000, **other),
+            ev("heartbeat", 7),
+        ],
+    )
+    for interval in ("5m", "1h"):
+        p1 = api.get(alice, "/v1/metrics", project="p1", interval=interval)["summary"]
+        assert p1["events"] == 3 and p1["tasks_completed"] == 1 and p1["tasks_failed"] == 0
+        assert p1["llm_calls"] == 1 and p1["cost_usd"] == 1.5
+        assert p1["duration_p50_ms"] is not None and p1["avg_duration_ms"] == 120_000
+        everyone = api.get(alice, "/v1/metrics", interval=interval)["summary"]
+        assert everyone["events"] == 7 and everyone["cost_usd"] == 8.5
+    hourly = api.get(alice, "/v1/metrics", project="p2", interval="1h", since="2h")
+    assert hourly["summary"]["tasks_failed"] == 1
+    assert 3_200 <= hourly["summary"]["duration_p95_ms"] <= 6_400  # its histogram bucket
+    assert hourly["since"].endswith(":00:00Z") or hourly["since"].endswith(":00:00+00:00")
+    assert api.get(alice, "/v1/cost", project="p2")["total"]["cost_usd"] == 7.0

@@ -20,7 +20,7 @@ from hiveboard.api.read_common import (
     window,
 )
 from hiveboard.storage.read import calls as read_calls
-from hiveboard.storage.read import metrics as read
+from hiveboard.storage.read import cost as read
 from hiveboard.storage.read.pagination import InvalidCursor
 
 router = APIRouter(prefix="/v1", tags=["cost"])
@@ -93,7 +93,8 @@ class LlmCallOut(ApiModel):
 def cost_summary(ctx: Ctx, conn: ReadConn) -> CostSummary:
     """Totals, reported vs estimated vs unknown, by model, agent, task type and project.
 
-    The window defaults to the last 24 hours.
+    The window defaults to the last 24 hours. Whole hours are summed from hourly cost
+    rollups and the partial hours at either end from the calls themselves: exact totals.
     """
     until = ctx.scope.until or ctx.now
     since = ctx.scope.since or until - DEFAULT_COST_WINDOW

@@ -53,10 +53,12 @@ def get_metrics(
 ) -> Metrics:
     """Time series (every bucket, empty ones included) and a summary of the window.
 
-    The window defaults to the last hour. Counters come from minute rollups;
-    percentiles from the durations of runs that started in the window. The
-    ``project`` filter does not apply here (rollups are kept per agent).
+    The window defaults to the last hour. With an interval of an hour or more the
+    figures come from hourly rollups: the window then starts on the hour (``since``
+    says where) and p50/p95 are read from a duration histogram (exact to a bucket of
+    doubling width). Shorter intervals read minute rollups and exact percentiles from
+    the runs that started in the window. Every filter applies, ``project`` included.
     """
     since, until, seconds = window(ctx, interval, timedelta(hours=1))
     result = read.metrics(conn, ctx.scope, since, until, seconds)
-    return Metrics.model_validate({"since": since, "until": until, "interval": interval, **result})
+    return Metrics.model_validate({"until": until, "interval": interval, **result})

@@ -6,6 +6,8 @@ with traffic. So every new event also adds, exactly once, to
 
 * ``hourly_rollups``: per (hour, agent, environment, group, project) the metric counters
   plus a fixed log-spaced histogram of task durations, from which p50/p95 are read;
+  each event also counts in its agent-hour's ``ALL_PROJECTS`` row, so an unfiltered
+  read sums one row per agent and hour, not one per project;
 * ``cost_rollups``: per (hour, agent, environment, group, project, model, cost source,
   task type) the calls, priced calls, tokens and cost, from which every cost breakdown
   is summed.
@@ -35,6 +37,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from hiveboard.ingest.model import Event
 from hiveboard.storage.derived_tasks import TaskEffects
 from hiveboard.storage.tables import (
+    ALL_PROJECTS,
     COST_COUNTERS,
     DURATION_BUCKET_UPPER_MS,
     DURATION_BUCKETS,
@@ -83,31 +86,12 @@ def rows_for(
             env.group,
             ev.project_id or "",
         )
-        h = hourly.get(base)
-        if h is None:
-            h = hourly[base] = dict(zip(HOURLY_KEY, base, strict=True))
-            h.update(dict.fromkeys(HOURLY_COUNTERS, 0))
-            h["cost_usd"] = 0.0
-        h["events"] += 1
-        if ev.severity == "error":
-            h["errors"] += 1
-        if ev.event_type == "task_started":
-            h["tasks_started"] += 1
-        elif ev.event_id in tasks.durations:
-            h["tasks_completed" if ev.event_type == "task_completed" else "tasks_failed"] += 1
-            duration = tasks.durations[ev.event_id]
-            if duration is not None:
-                h["task_duration_ms_sum"] += duration
-                h["task_duration_count"] += 1
-                h[DURATION_BUCKETS[duration_bucket(duration)]] += 1
+        _count(hourly, (*base[:-1], ALL_PROJECTS), ev, tasks)
+        _count(hourly, base, ev, tasks)
         llm = tasks.llm.get(ev.event_id)
         if llm is None:
             continue
         usd, tin, tout = llm
-        h["llm_calls"] += 1
-        h["tokens_in"] += tin
-        h["tokens_out"] += tout
-        h["cost_usd"] += usd or 0.0
         key = (*base, _model(ev), _source(ev, usd), ev.task_type or "")
         c = cost.get(key)
         if c is None:
@@ -119,6 +103,40 @@ def rows_for(
         c["tokens_out"] += tout
         c["cost_usd"] += usd or 0.0
     return list(hourly.values()), list(cost.values())
+
+
+def _count(
+    hourly: dict[tuple[Any, ...], dict[str, Any]],
+    key: tuple[Any, ...],
+    ev: Event,
+    tasks: TaskEffects,
+) -> None:
+    """Add one event to the hourly row ``key`` (created at zero when new)."""
+    h = hourly.get(key)
+    if h is None:
+        h = hourly[key] = dict(zip(HOURLY_KEY, key, strict=True))
+        h.update(dict.fromkeys(HOURLY_COUNTERS, 0))
+        h["cost_usd"] = 0.0
+    h["events"] += 1
+    if ev.severity == "error":
+        h["errors"] += 1
+    if ev.event_type == "task_started":
+        h["tasks_started"] += 1
+    elif ev.event_id in tasks.durations:
+        h["tasks_completed" if ev.event_type == "task_completed" else "tasks_failed"] += 1
+        duration = tasks.durations[ev.event_id]
+        if duration is not None:
+            h["task_duration_ms_sum"] += duration
+            h["task_duration_count"] += 1
+            h[DURATION_BUCKETS[duration_bucket(duration)]] += 1
+    llm = tasks.llm.get(ev.event_id)
+    if llm is not None:
+        usd, tin, tout = llm
+        h["llm_calls"] += 1
+        h["priced_calls"] += usd is not None
+        h["tokens_in"] += tin
+        h["tokens_out"] += tout
+        h["cost_usd"] += usd or 0.0
 
 
 def _model(ev: Event) -> str:

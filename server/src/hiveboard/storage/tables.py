@@ -227,7 +227,8 @@ task_runs = Table(
     Column("error_count", Integer, nullable=False, server_default="0"),
     Column("event_count", Integer, nullable=False, server_default="0"),
     UniqueConstraint("tenant_id", "agent_id", "task_id", "task_run_id"),
-    Index(None, "tenant_id", "task_id"),
+    # A task's runs newest first (the timeline) without walking the tenant's runs.
+    Index(None, "tenant_id", "task_id", "first_event_at"),
     Index(None, "tenant_id", "first_event_at"),
     Index(None, "tenant_id", "agent_id", "first_event_at"),
     Index(None, "tenant_id", "status", "first_event_at"),
@@ -462,11 +463,16 @@ HOURLY_COUNTERS = (
     "task_duration_ms_sum",
     "task_duration_count",
     "llm_calls",
+    "priced_calls",
     "tokens_in",
     "tokens_out",
     "cost_usd",
     *DURATION_BUCKETS,
 )
+
+ALL_PROJECTS = "*"
+"""``hourly_rollups.project_id`` of the rows that count every project: a query without a
+project filter reads one row per agent and hour instead of one per project."""
 
 hourly_rollups = Table(
     "hourly_rollups",
@@ -476,7 +482,8 @@ hourly_rollups = Table(
     Column("agent_id", String(256), nullable=False),
     Column("environment", String(64), nullable=False),
     Column("group_name", String(128), nullable=False),
-    Column("project_id", String(256), nullable=False),  # "" for events without a project
+    # "" for events without a project; ALL_PROJECTS for the every-project twin row.
+    Column("project_id", String(256), nullable=False),
     *(
         Column(
             name,

@@ -32,6 +32,7 @@ COUNTERS = (
     "task_duration_ms_sum",
     "task_duration_count",
     "llm_calls",
+    "priced_calls",
     "tokens_in",
     "tokens_out",
     *BUCKETS,
@@ -106,6 +107,14 @@ def upgrade() -> None:
         ),
     )
     _backfill()
+    # The timeline finds a task's newest runs: (tenant_id, task_id) alone left SQLite
+    # walking every run of the tenant in first_event_at order to honour ORDER BY … LIMIT.
+    op.drop_index("ix_task_runs_tenant_id_task_id", table_name="task_runs")
+    op.create_index(
+        "ix_task_runs_tenant_id_task_id_first_event_at",
+        "task_runs",
+        ["tenant_id", "task_id", "first_event_at"],
+    )
 
 
 def _hour(column: str) -> str:
@@ -157,6 +166,7 @@ def _backfill() -> None:
     from_calls = part(
         {
             "llm_calls": "1",
+            "priced_calls": "CASE WHEN c.cost_usd IS NULL THEN 0 ELSE 1 END",
             "tokens_in": "coalesce(c.tokens_in, 0)",
             "tokens_out": "coalesce(c.tokens_out, 0)",
             "cost_usd": "coalesce(c.cost_usd, 0)",
@@ -170,6 +180,12 @@ def _backfill() -> None:
         f"INSERT INTO hourly_rollups ({key}, {', '.join(zeros)}) "
         f"SELECT {key}, {sums} FROM ({from_events} UNION ALL {from_runs} UNION ALL {from_calls})"
         f" AS parts GROUP BY {key}"
+    )
+    # The every-project twin rows ("*"), summed from the per-project rows just written.
+    agent_hour = "tenant_id, hour, agent_id, environment, group_name"
+    op.execute(
+        f"INSERT INTO hourly_rollups ({key}, {', '.join(zeros)}) "
+        f"SELECT {agent_hour}, '*', {sums} FROM hourly_rollups GROUP BY {agent_hour}"
     )
     cost_key = f"{key}, model, cost_source, task_type"
     op.execute(
@@ -187,5 +203,7 @@ def _backfill() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_task_runs_tenant_id_task_id_first_event_at", table_name="task_runs")
+    op.create_index("ix_task_runs_tenant_id_task_id", "task_runs", ["tenant_id", "task_id"])
     op.drop_table("cost_rollups")
     op.drop_table("hourly_rollups")
