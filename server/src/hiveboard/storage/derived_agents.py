@@ -33,8 +33,8 @@ from hiveboard.derive.status import (
 from hiveboard.ingest.model import Event
 from hiveboard.storage import derived_pipeline, derived_tasks
 from hiveboard.storage.base import Transition
+from hiveboard.storage.bulk import Bulk
 from hiveboard.storage.derived_tasks import TaskEffects
-from hiveboard.storage.dialect import Prepared
 from hiveboard.storage.tables import agent_status_transitions, agents, issues, task_runs
 from hiveboard.storage.write_buffer import WriteBuffer
 
@@ -57,14 +57,14 @@ _SELECT_AGENTS: Select[Any] = (
     .with_for_update()
 )
 # RETURNING, not rowcount: psycopg reports -1 for INSERT … ON CONFLICT here.
-_INSERT_AGENTS = Prepared(
+_INSERT_AGENTS = Bulk(
     lambda ins: (
         ins(agents)
         .on_conflict_do_nothing(index_elements=["tenant_id", "agent_id"])
         .returning(agents.c.tenant_id, agents.c.agent_id)
     )
 )
-_UPDATE_AGENTS = Prepared(
+_UPDATE_AGENTS = Bulk(
     lambda ins: (
         update(agents)
         .where(
@@ -73,7 +73,7 @@ _UPDATE_AGENTS = Prepared(
         .values({c: bindparam(f"v_{c}") for c in _MUTABLE})
     )
 )
-_INSERT_TRANSITIONS = Prepared(lambda ins: agent_status_transitions.insert())
+_INSERT_TRANSITIONS = Bulk(lambda ins: agent_status_transitions.insert())
 _R = task_runs.c
 _OPEN_RUN_COLUMNS = (_R.id, _R.task_id, _R.task_run_id, _R.started_at, _R.first_event_at,
                      _R.last_event_at, _R.pending_approvals)  # fmt: skip
@@ -164,7 +164,7 @@ def lock_agents(
         if not missing:
             continue
         rows = [_new_agent_row(tenant_id, a, *first[(tenant_id, a)]) for a in missing]
-        created = {a for _, a in conn.execute(_INSERT_AGENTS(conn), rows)}
+        created = {a for _, a in _INSERT_AGENTS.execute(conn, rows)}
         for row in rows:
             if row["agent_id"] in created:
                 out[(tenant_id, row["agent_id"])] = (row, True)

@@ -21,6 +21,7 @@ from sqlalchemy.sql import Select
 
 from hiveboard.ingest.model import Event
 from hiveboard.storage import derived_hourly
+from hiveboard.storage.bulk import Bulk
 from hiveboard.storage.derived_tasks import TaskEffects
 from hiveboard.storage.dialect import Prepared
 from hiveboard.storage.tables import (
@@ -39,7 +40,7 @@ _DIGITS = re.compile(r"\d+")
 _SPACE = re.compile(r"\s+")
 
 
-def _newer_wins(table: Table, ts_col: str, key: list[str]) -> Prepared:
+def _newer_wins(table: Table, ts_col: str, key: list[str]) -> Bulk:
     """An upsert that replaces the stored row only with a row at least as new."""
 
     def build(ins: Any) -> Any:
@@ -49,7 +50,7 @@ def _newer_wins(table: Table, ts_col: str, key: list[str]) -> Prepared:
             index_elements=key, set_=set_, where=table.c[ts_col] <= stmt.excluded[ts_col]
         )
 
-    return Prepared(build)
+    return Bulk(build)
 
 
 def _todo_upsert(ins: Any) -> Any:
@@ -100,7 +101,7 @@ _UPDATE_ISSUE = (
     )
     .values({c: bindparam(f"v_{c}") for c in _ISSUE_MUTABLE})
 )
-_UPSERT_ROLLUPS = Prepared(_rollup_upsert)
+_UPSERT_ROLLUPS = Bulk(_rollup_upsert)
 
 
 @dataclass
@@ -308,4 +309,4 @@ def _rollups(
         {"tenant_id": tenant_id, "agent_id": agent_id, "bucket": bucket, **counters}
         for bucket, counters in buckets.items()
     ]
-    conn.execute(_UPSERT_ROLLUPS(conn), rows)
+    _UPSERT_ROLLUPS.execute(conn, rows)

@@ -23,8 +23,8 @@ from hiveboard.derive.cost import PriceOverride, llm_call_cost
 from hiveboard.derive.status import task_run_status
 from hiveboard.ingest.model import Event
 from hiveboard.storage import derived_approvals, derived_plans
+from hiveboard.storage.bulk import Bulk
 from hiveboard.storage.derived_values import RunKey, as_int, clip_text
-from hiveboard.storage.dialect import Prepared
 from hiveboard.storage.tables import actions, llm_calls, task_runs
 from hiveboard.storage.write_buffer import RUN_COLUMNS, RUN_KEY, WriteBuffer
 
@@ -43,11 +43,11 @@ _SELECT_ACTIONS: Select[Any] = select(actions).where(
     actions.c.agent_id == bindparam("agent_id"),
     actions.c.action_id.in_(bindparam("action_ids", expanding=True)),
 )
-_INSERT_LLM_CALLS = Prepared(
+_INSERT_LLM_CALLS = Bulk(
     lambda ins: ins(llm_calls).on_conflict_do_nothing(index_elements=["tenant_id", "event_id"])
 )
-_INSERT_ACTIONS = Prepared(lambda ins: actions.insert())
-_UPDATE_ACTIONS = Prepared(
+_INSERT_ACTIONS = Bulk(lambda ins: actions.insert())
+_UPDATE_ACTIONS = Bulk(
     lambda ins: (
         update(actions)
         .where(
@@ -58,7 +58,7 @@ _UPDATE_ACTIONS = Prepared(
         .values({c: bindparam(f"v_{c}") for c in ACTION_COLUMNS})
     )
 )
-_UPDATE_RUNS = Prepared(
+_UPDATE_RUNS = Bulk(
     lambda ins: (
         update(task_runs)
         .where(task_runs.c.id == bindparam("k_id"))

@@ -36,6 +36,15 @@ def backend_of(url: str) -> Backend:
         raise ValueError(msg) from None
 
 
+WAL_AUTOCHECKPOINT_PAGES = 10_000
+
+
+def sqlite_path(url: str) -> str | None:
+    """The database file of a ``sqlite:///`` URL; None for an in-memory database."""
+    database = make_url(url).database
+    return None if database in (None, "", ":memory:") else database
+
+
 def _json_dumps(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
@@ -74,6 +83,9 @@ def _sqlite_engine(url: str) -> Engine:
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")  # durable across app crashes in WAL mode
+        # SqlStorage checkpoints in the background (checkpoint.py); this only bounds the
+        # WAL (~40 MB) should that thread fall behind.
+        cur.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
         cur.close()
 
     @event.listens_for(engine, "begin")

@@ -40,8 +40,9 @@ from hiveboard.storage.base import (
     Transition,
     User,
 )
+from hiveboard.storage.checkpoint import WalCheckpointer
 from hiveboard.storage.dialect import insert
-from hiveboard.storage.engine import Backend, backend_of, create_db_engine
+from hiveboard.storage.engine import Backend, backend_of, create_db_engine, sqlite_path
 from hiveboard.storage.group_writer import GroupWriter, Item
 from hiveboard.storage.tables import api_keys, events, price_overrides, tenants, users
 
@@ -76,6 +77,8 @@ class SqlStorage:
         self._write_lock = threading.Lock() if self.backend is Backend.SQLITE else None
         self._key_cache: dict[str, tuple[float, ApiKey | None]] = {}
         self._writer = GroupWriter(self._ingest_group, threads=INGEST_WRITER_THREADS[self.backend])
+        path = sqlite_path(url) if self.backend is Backend.SQLITE else None
+        self._checkpointer = WalCheckpointer(path) if path else None
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -84,6 +87,8 @@ class SqlStorage:
 
     def close(self) -> None:
         self._writer.close()
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         self.engine.dispose()
 
     @contextmanager
@@ -239,6 +244,8 @@ class SqlStorage:
     # -- write path ------------------------------------------------------------------
 
     def ingest(self, tenant_id: str, batch: Batch, *, now: datetime) -> IngestResult:
+        if self._checkpointer is not None:
+            self._checkpointer.start()
         return self._writer.submit(tenant_id, batch, now).result()
 
     def _ingest_group(self, items: Sequence[Item]) -> list[IngestResult]:

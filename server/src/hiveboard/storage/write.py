@@ -22,8 +22,8 @@ from hiveboard.derive.status import StatusDecision
 from hiveboard.ingest.model import Batch, Event
 from hiveboard.storage import derived_agents
 from hiveboard.storage.base import AgentState, IngestResult, Transition
+from hiveboard.storage.bulk import Bulk
 from hiveboard.storage.derived_agents import AgentKey
-from hiveboard.storage.dialect import Prepared
 from hiveboard.storage.tables import agent_status_transitions, agents, events, price_overrides
 
 
@@ -59,7 +59,7 @@ def apply_batches(
     if conn.dialect.name == "postgresql":
         # Concurrent transactions wait on each other's uncommitted ids: one order for all.
         rows.sort(key=lambda r: (r["tenant_id"], r["event_id"]))
-    inserted = {(t, e) for t, e in conn.execute(_INSERT_EVENTS(conn), rows)}
+    inserted = {(t, e) for t, e in _INSERT_EVENTS.execute(conn, rows)}
 
     stored: list[dict[AgentKey, list[Event]]] = [defaultdict(list) for _ in items]
     for i, ev in candidates:
@@ -115,7 +115,7 @@ def _ts(ev: Event) -> datetime:
     return ev.ts
 
 
-_INSERT_EVENTS = Prepared(
+_INSERT_EVENTS = Bulk(
     lambda ins: (
         ins(events)
         .on_conflict_do_nothing(index_elements=["tenant_id", "event_id"])
