@@ -5,10 +5,12 @@ the committing connection copy the WAL back into the database and sync it (the
 "autocheckpoint"). Under sustained ingest that was ~20% of the writer's time, paid
 inside ``COMMIT`` while every waiting request waits too. This thread runs a ``PASSIVE``
 checkpoint on its own connection every ``interval`` seconds instead: passive
-checkpoints never block the writer or readers, and the writer then restarts the WAL
-from its start. Connections keep a higher autocheckpoint (see engine.py) as a bound on
-the WAL size should this thread fall behind. Durability is unchanged: a checkpoint only
-moves committed pages.
+checkpoints never block the writer or readers. Under sustained writes a passive
+checkpoint never quite catches up, so the WAL would never be restarted and would grow;
+once it holds more than ``restart_pages`` a ``RESTART`` checkpoint waits for the writer
+between two transactions, finishes the copy, and the next transaction starts the WAL
+over (truncated to ``journal_size_limit``, engine.py). Durability is unchanged: a
+checkpoint only moves committed pages.
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ logger = logging.getLogger(__name__)
 class WalCheckpointer:
     """A daemon thread checkpointing one SQLite database file until ``stop``."""
 
-    def __init__(self, path: str, interval: float = 0.5) -> None:
+    def __init__(self, path: str, interval: float = 0.5, restart_pages: int = 2_000) -> None:
         self._path = path
         self._interval = interval
+        self._restart_pages = restart_pages
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -47,7 +50,9 @@ class WalCheckpointer:
         try:
             while not self._stop.wait(self._interval):
                 try:
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    _, log, done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    if log > self._restart_pages and done < log:
+                        conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
                 except sqlite3.Error:
                     logger.warning("WAL checkpoint failed; retrying", exc_info=True)
         finally:

@@ -37,6 +37,7 @@ def backend_of(url: str) -> Backend:
 
 
 WAL_AUTOCHECKPOINT_PAGES = 10_000
+WAL_SIZE_LIMIT_BYTES = 16 * 2**20  # the WAL file is truncated to this when it restarts
 
 
 def sqlite_path(url: str) -> str | None:
@@ -86,6 +87,7 @@ def _sqlite_engine(url: str) -> Engine:
         # SqlStorage checkpoints in the background (checkpoint.py); this only bounds the
         # WAL (~40 MB) should that thread fall behind.
         cur.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
+        cur.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT_BYTES}")
         cur.close()
 
     @event.listens_for(engine, "begin")
