@@ -16,11 +16,14 @@ Both are additive upserts, so events may arrive in any order. Rows are keyed by 
 on PostgreSQL the agent row lock that ingest already holds serialises every writer of
 a row, so concurrent batches neither wait on nor deadlock over shared rows.
 
-For batching writers: :func:`rows_for` builds plain parameter lists (one dict per row,
-same keys in every dict) and :func:`write` runs them through statements built once per
-dialect, as one ``executemany`` per table. :func:`merge` folds lists from several agents
-or batches so that each key appears once (a multi-row ``VALUES`` upsert must not touch
-a row twice).
+Ingest hands the increments to the group's ``WriteBuffer`` (:func:`add`): one
+``executemany`` per table for every agent of the group, through statements built once
+per dialect (``Bulk``: no RETURNING, so one DB-API ``executemany`` that steps the rows
+in order and a key repeated by two batches of a group is simply added twice). Measured
+on SQLite at the bench's density (about 20 events per agent and hour): about +10 % ingest CPU.
+:func:`rows_for` builds the plain parameter lists (same keys in every dict) and
+:func:`merge` folds lists so that each key appears once, should a writer switch to
+multi-row ``VALUES`` upserts (which must not touch a row twice).
 """
 
 from __future__ import annotations
@@ -28,13 +31,12 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable
 from datetime import datetime
-from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection, Table
-from sqlalchemy.dialects import postgresql, sqlite
 
 from hiveboard.ingest.model import Event
+from hiveboard.storage.bulk import Bulk
 from hiveboard.storage.derived_tasks import TaskEffects
 from hiveboard.storage.tables import (
     ALL_PROJECTS,
@@ -45,6 +47,7 @@ from hiveboard.storage.tables import (
     cost_rollups,
     hourly_rollups,
 )
+from hiveboard.storage.write_buffer import WriteBuffer
 
 HOURLY_KEY = ("tenant_id", "hour", "agent_id", "environment", "group_name", "project_id")
 COST_KEY = (*HOURLY_KEY, "model", "cost_source", "task_type")
@@ -62,12 +65,13 @@ def duration_bucket(duration_ms: float) -> int:
     return bisect.bisect_right(DURATION_BUCKET_UPPER_MS, duration_ms)
 
 
-def apply(
-    conn: Connection, tenant_id: str, agent_id: str, evs: list[Event], tasks: TaskEffects
+def add(
+    out: WriteBuffer, tenant_id: str, agent_id: str, evs: list[Event], tasks: TaskEffects
 ) -> None:
-    """Add one agent's newly stored events to the hourly rollups."""
+    """Queue one agent's newly stored events for the hourly rollups (written at flush)."""
     hourly, cost = rows_for(tenant_id, agent_id, evs, tasks)
-    write(conn, hourly, cost)
+    out.extend(UPSERT_HOURLY, hourly)
+    out.extend(UPSERT_COST, cost)
 
 
 def rows_for(
@@ -172,22 +176,23 @@ def merge(*parts: Rows) -> Rows:
 
 
 def write(conn: Connection, hourly: Rows, cost: Rows) -> None:
-    """Upsert the increments: one executemany per table, statements built once."""
-    dialect = conn.dialect.name
-    if hourly:
-        conn.execute(_upsert(dialect, "hourly"), hourly)
-    if cost:
-        conn.execute(_upsert(dialect, "cost"), cost)
+    """Upsert increments directly (without a buffer): one executemany per table."""
+    UPSERT_HOURLY.execute(conn, hourly)
+    UPSERT_COST.execute(conn, cost)
 
 
-@cache
-def _upsert(dialect: str, which: str) -> Any:
+def _additive(table: Table, key: tuple[str, ...], counters: tuple[str, ...]) -> Bulk:
     """``INSERT … ON CONFLICT (key) DO UPDATE SET counter = counter + excluded.counter``."""
-    table: Table = hourly_rollups if which == "hourly" else cost_rollups
-    key = HOURLY_KEY if which == "hourly" else COST_KEY
-    counters = HOURLY_COUNTERS if which == "hourly" else COST_COUNTERS
-    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-    return stmt.on_conflict_do_update(
-        index_elements=list(key),
-        set_={c: table.c[c] + stmt.excluded[c] for c in counters},
-    )
+
+    def build(ins: Any) -> Any:
+        stmt = ins(table)
+        return stmt.on_conflict_do_update(
+            index_elements=list(key),
+            set_={c: table.c[c] + stmt.excluded[c] for c in counters},
+        )
+
+    return Bulk(build)
+
+
+UPSERT_HOURLY = _additive(hourly_rollups, HOURLY_KEY, HOURLY_COUNTERS)
+UPSERT_COST = _additive(cost_rollups, COST_KEY, COST_COUNTERS)

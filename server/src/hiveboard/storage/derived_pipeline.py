@@ -142,7 +142,7 @@ def apply(
         _issues(conn, tenant_id, agent_id, issue_events)
         effects.issues_touched = True
     _rollups(conn, tenant_id, agent_id, evs, tasks)
-    derived_hourly.apply(conn, tenant_id, agent_id, evs, tasks)
+    derived_hourly.add(out, tenant_id, agent_id, evs, tasks)
     return effects
 
 
