@@ -24,10 +24,10 @@ from sqlalchemy import Connection, Select, func, select
 from hiveboard.storage.read.buckets import (
     COUNTERS,
     bucket_range,
-    bucket_start,
     percentile,
     rollup_rows,
 )
+from hiveboard.storage.read.buckets import bucket_start as bucket_start  # web/data.py uses it
 from hiveboard.storage.read.cost import floor_hour
 from hiveboard.storage.read.filters import Scope, where_scope
 from hiveboard.storage.tables import (
@@ -188,12 +188,15 @@ def _raw_rows(
             "tasks_failed": event_type == "task_failed",
         }
     c = llm_calls
-    query = select(c.c.ts, c.c.tokens_in, c.c.tokens_out, c.c.cost_usd)
-    for ts, tin, tout, usd in conn.execute(where_scope(query, c, bounded, time_column=c.c.ts)):
+    calls: Select[Any] = select(c.c.ts, c.c.tokens_in, c.c.tokens_out, c.c.cost_usd)
+    for row in conn.execute(where_scope(calls, c, bounded, time_column=c.c.ts)):
         yield (
             zero
-            | {"bucket": ts, "llm_calls": 1, "tokens_in": tin, "tokens_out": tout}
-            | {"cost_usd": usd}
+            | {"bucket": row.ts, "llm_calls": 1, "cost_usd": row.cost_usd}
+            | {
+                "tokens_in": row.tokens_in,
+                "tokens_out": row.tokens_out,
+            }
         )
 
 
