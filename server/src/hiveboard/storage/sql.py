@@ -18,6 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
@@ -244,9 +245,16 @@ class SqlStorage:
     # -- write path ------------------------------------------------------------------
 
     def ingest(self, tenant_id: str, batch: Batch, *, now: datetime) -> IngestResult:
+        return self.ingest_future(tenant_id, batch, now=now).result()
+
+    def ingest_future(self, tenant_id: str, batch: Batch, *, now: datetime) -> Future[IngestResult]:
+        """``ingest`` without blocking: the future resolves after the commit.
+
+        Lets the async API await the group writer without parking a thread per request.
+        """
         if self._checkpointer is not None:
             self._checkpointer.start()
-        return self._writer.submit(tenant_id, batch, now).result()
+        return self._writer.submit(tenant_id, batch, now)
 
     def _ingest_group(self, items: Sequence[Item]) -> list[IngestResult]:
         with self.write_tx() as conn:
