@@ -46,13 +46,17 @@ class WalCheckpointer:
             self._thread = None
 
     def _run(self) -> None:
-        conn = sqlite3.connect(self._path, timeout=30, check_same_thread=False)
+        # A RESTART holds the write lock while it waits for readers to move on: a short
+        # busy timeout bounds that stall; if readers stay, it is simply tried again later.
+        conn = sqlite3.connect(self._path, timeout=0.1, check_same_thread=False)
         try:
             while not self._stop.wait(self._interval):
                 try:
                     _, log, done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                     if log > self._restart_pages and done < log:
                         conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
+                except sqlite3.OperationalError:
+                    pass  # busy: the next round tries again
                 except sqlite3.Error:
                     logger.warning("WAL checkpoint failed; retrying", exc_info=True)
         finally:

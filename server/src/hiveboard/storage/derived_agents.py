@@ -174,6 +174,12 @@ def lock_agents(
     return out
 
 
+def lock_existing(conn: Connection, keys: set[AgentKey]) -> None:
+    """Lock the stored rows among ``keys`` in (tenant, agent) order (no inserts)."""
+    for tenant_id in sorted({t for t, _ in keys}):
+        _select_locked(conn, tenant_id, sorted(a for t, a in keys if t == tenant_id))
+
+
 def _select_locked(
     conn: Connection, tenant_id: str, agent_ids: list[str]
 ) -> dict[AgentKey, tuple[dict[str, Any], bool]]:

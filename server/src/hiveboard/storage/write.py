@@ -76,7 +76,12 @@ def apply_batches(
             prices[tenant_id] = _LazyPrices(conn, tenant_id)
         return prices[tenant_id].get
 
-    for round_items in _rounds(stored):
+    rounds = _rounds(stored)
+    if len(rounds) > 1 and conn.dialect.name == "postgresql":
+        # Each round locks its agents in order; across rounds that order could cross
+        # another transaction's, so the existing rows are locked up front, all in order.
+        derived_agents.lock_existing(conn, {k for by_agent in stored for k in by_agent})
+    for round_items in rounds:
         work: dict[AgentKey, list[Event]] = {}
         now_of: dict[AgentKey, datetime] = {}
         owner: dict[AgentKey, int] = {}
