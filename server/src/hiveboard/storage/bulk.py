@@ -82,10 +82,11 @@ class Bulk:
             return self._returning_pg(conn, plan.sql, params)
         # SQLite's executemany drops RETURNING rows: one multi-row VALUES per chunk.
         per = max(1, MAX_PARAMS // max(1, plan.width))
+        head, values, tail = plan.head, plan.values or "", plan.tail or ""
         out: list[Any] = []
         for start in range(0, len(params), per):
             chunk = params[start : start + per]
-            sql = f"{plan.head}{', '.join([plan.values] * len(chunk))}{plan.tail}"
+            sql = f"{head}{', '.join([values] * len(chunk))}{tail}"
             out.extend(conn.exec_driver_sql(sql, tuple(v for p in chunk for v in p)))
         return out
 

@@ -69,7 +69,8 @@ def apply_plans(conn: Connection, tenant_id: str, agent_id: str, scoped: list[Ev
 
 def _plan_created(conn: Connection, tenant_id: str, agent_id: str, ev: Event) -> None:
     data = ev.data
-    steps = data.get("steps") if isinstance(data.get("steps"), list) else []
+    sent = data.get("steps")
+    steps: list[Any] = sent if isinstance(sent, list) else []
     revision = as_int(data.get("revision")) or 1
     key = {"tenant_id": tenant_id, "agent_id": agent_id, "task_id": ev.task_id,
            "task_run_id": ev.task_run_id or "", "revision": revision}  # fmt: skip
