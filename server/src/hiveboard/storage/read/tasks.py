@@ -101,7 +101,11 @@ def find_run(
 def run_events(
     conn: Connection, tenant_id: str, run: dict[str, Any]
 ) -> tuple[list[TimelineEvent], bool]:
-    """The run's events in ingest order, and whether they were cut at the cap."""
+    """The run's events in time order (ingest order breaks ties), and whether they were cut.
+
+    Time, not ingest order: a retried batch can store older events after newer ones, and
+    a group commit does not promise the insert order of concurrent requests.
+    """
     e = events
     run_id = run["task_run_id"]
     query = select(
@@ -125,7 +129,7 @@ def run_events(
         if run_id
         else e.c.task_run_id.is_(None) | (e.c.task_run_id == ""),
     )
-    rows = conn.execute(query.order_by(e.c.id).limit(MAX_TIMELINE_EVENTS + 1)).all()
+    rows = conn.execute(query.order_by(e.c.ts, e.c.id).limit(MAX_TIMELINE_EVENTS + 1)).all()
     truncated = len(rows) > MAX_TIMELINE_EVENTS
     return [
         TimelineEvent(
