@@ -11,6 +11,7 @@ Nothing else may be printed on stdout: it is the channel to the coordinator.
 
 from __future__ import annotations
 
+import abc
 import argparse
 import collections
 import json
@@ -95,7 +96,7 @@ def baseline(n: int, out: list[int]) -> int:
     return 0
 
 
-class Driver:
+class Driver(abc.ABC):
     """One SDK, set up against the sink: its ops, a burst, a flush. Subclasses fill in."""
 
     name = ""
@@ -110,17 +111,20 @@ class Driver:
 
     # -- provided by each SDK ---------------------------------------------------------
 
+    @abc.abstractmethod
     def ops(self) -> dict[str, tuple[Op, int]]:
         """op name -> (op, events queued per call)."""
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def burst(self, events: int) -> int:
         """Queue about ``events`` events without timing them; return how many were queued."""
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def nudge(self, timeout: float) -> None:
         """Ask the sender to deliver what is queued (blocking if the SDK can)."""
-        raise NotImplementedError
+        ...
 
     def versions(self) -> dict[str, str]:
         return {}
