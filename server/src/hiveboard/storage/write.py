@@ -57,8 +57,11 @@ def apply_batches(
     if not rows:
         return results
     if conn.dialect.name == "postgresql":
-        # Concurrent transactions wait on each other's uncommitted ids: one order for all.
-        rows.sort(key=lambda r: (r["tenant_id"], r["event_id"]))
+        # Concurrent transactions wait on each other's uncommitted ids, so every writer
+        # inserts in one order: by time, which also keeps ids (the stream's and the event
+        # list's cursor) in time order. The sort is stable: same-time events keep their
+        # batch order, which a retried batch repeats.
+        rows.sort(key=lambda r: (r["tenant_id"], r["ts"]))
     inserted = {(t, e) for t, e in _INSERT_EVENTS.execute(conn, rows)}
 
     stored: list[dict[AgentKey, list[Event]]] = [defaultdict(list) for _ in items]
