@@ -1,4 +1,4 @@
-"""The server benchmarks still run: ``bench/ingest.py`` and ``bench/queries.py`` in --quick.
+"""The server benchmarks still run: ``bench/ingest.py``, ``queries.py`` and ``soak.py`` in --quick.
 
 Benchmarks are scripts, not tests, so nothing else would notice when a change to the
 server or the storage layer breaks them. This runs each in its smallest mode and checks
@@ -43,3 +43,12 @@ def test_queries_bench_quick() -> None:
     out = _run("queries.py")
     assert "## bench/queries.py" in out
     assert "| timeline" in out and "server RSS" in out and "bytes per stored event" in out
+
+
+@pytest.mark.timeout(180)
+def test_soak_bench_quick() -> None:
+    out = _run("soak.py")
+    assert "## bench/soak.py" in out
+    assert "| non-200 answers | 0 |" in out
+    assert "largest drift from that median" in out
+    assert "stored!" not in out, "acknowledged events went missing"
