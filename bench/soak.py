@@ -26,6 +26,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -66,15 +67,25 @@ def tree_rss_bytes(root_pid: int) -> int:
     return total
 
 
-def client_main(
-    idx: int, url: str, key: str, rate: float, seconds: float, clients: int, out: Any
-) -> None:
-    """Post batches paced to ``rate`` events/s until the deadline; report what was sent."""
+@dataclass(frozen=True)
+class Load:
+    """What every client process is told: where to post, and how much for how long."""
+
+    url: str
+    key: str
+    rate: float  # events/s, all clients together
+    seconds: float
+    clients: int
+
+
+def client_main(idx: int, load: Load, out: Any) -> None:
+    """Post batches paced to this client's share of the rate until the deadline."""
     import requests
 
-    per_client = AGENTS // clients
-    # Simulated time advances like wall time: each agent emits rate/AGENTS events/s.
-    step = timedelta(seconds=AGENTS / (rate * clients))
+    per_client = AGENTS // load.clients
+    rate, seconds, url, key = load.rate / load.clients, load.seconds, load.url, load.key
+    # Simulated time advances like wall time: each agent emits load.rate/AGENTS events/s.
+    step = timedelta(seconds=AGENTS / load.rate)
     sims = eventmix.fleet(per_client, 5000 + idx, eventmix.utcnow(), step, idx * per_client)
     session = requests.Session()
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
@@ -145,20 +156,9 @@ def main() -> None:
         try:
             ctx = mp.get_context("spawn")
             out = ctx.Queue()
+            load = Load(server.url, server.key, args.rate, args.seconds, args.clients)
             procs = [
-                ctx.Process(
-                    target=client_main,
-                    args=(
-                        i,
-                        server.url,
-                        server.key,
-                        args.rate / args.clients,
-                        args.seconds,
-                        args.clients,
-                        out,
-                    ),
-                )
-                for i in range(args.clients)
+                ctx.Process(target=client_main, args=(i, load, out)) for i in range(args.clients)
             ]
             for p in procs:
                 p.start()
