@@ -252,6 +252,22 @@ def test_flush_waits_for_delivery_with_a_slow_server(recorder: IngestRecorder) -
     assert len(recorder.events()) == 1
 
 
+def test_batches_on_their_way_still_count_as_queued(recorder: IngestRecorder) -> None:
+    recorder.delay = 0.3
+    client = hiveloop.init(api_key="hb_x", endpoint=recorder.url, batch_size=5, flush_interval=60)
+    agent = client.agent("pipelined", heartbeat_interval=0)
+    for n in range(39):
+        agent.llm_call(f"c{n}", "m")
+    recorder.wait_for_requests(1, timeout=5)  # the first batch is out, the next one encoded
+    during = client.stats()
+    assert during.queued + during.sent == 40
+    assert client.flush(10) is True
+    stats = client.stats()
+    assert (stats.queued, stats.sent, stats.batches_sent) == (0, 40, 8)
+    names = [event["payload"]["data"].get("name") for _, event in recorder.events()]
+    assert names == [None] + [f"c{n}" for n in range(39)]  # batches arrive in order
+
+
 def test_flush_returns_false_at_its_timeout(recorder: IngestRecorder) -> None:
     recorder.delay = 2.0
     client = hiveloop.init(api_key="hb_x", endpoint=recorder.url, flush_interval=60)

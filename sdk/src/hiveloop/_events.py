@@ -8,6 +8,7 @@ summaries, severities and the payload layout of protocol/events.schema.json.
 from __future__ import annotations
 
 import json
+import json.encoder
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -97,9 +98,32 @@ def format_timestamp(epoch: float) -> str:
     return f"{prefix}.{int((epoch - seconds) * 1000):03d}Z"
 
 
-# One encoder, reused: json.dumps with options builds a new one on every call.
-# ASCII output, so a string's length is its size in bytes.
-_encoder = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=str)
+def _make_encode() -> Callable[[Any], str]:
+    """A compact, ASCII-only JSON encoder without per-call setup.
+
+    ``JSONEncoder.encode`` builds a new C encoder on every call and goes through
+    two Python-level calls first, which costs about as much as the encoding of a
+    small event. The C encoder itself is reusable: built once here, without
+    circular-reference markers (a shared markers dict would keep stale entries
+    after a failed call; a cycle still fails, with RecursionError). ASCII output,
+    so a string's length is its size in bytes.
+    """
+    fallback = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=str)
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # an interpreter without the C accelerator
+        return fallback.encode
+    encoder = make(
+        None, str, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, False
+    )
+    join = "".join
+
+    def encode(value: Any) -> str:
+        return join(encoder(value, 0))
+
+    return encode
+
+
+_encode = _make_encode()
 
 
 def finish(seq: int, epoch: float, event: Event) -> str:
@@ -131,9 +155,9 @@ def finish(seq: int, epoch: float, event: Event) -> str:
 
 def _dumps(value: Any) -> str:
     try:
-        return _encoder.encode(value)
+        return _encode(value)
     except ValueError:  # NaN or infinity in user data: JSON has no spelling for it
-        return _encoder.encode(_finite(value))
+        return _encode(_finite(value))
 
 
 def _finite(value: Any) -> Any:

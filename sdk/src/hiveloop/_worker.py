@@ -1,14 +1,17 @@
-"""When events leave: a bounded queue drained by one background sender thread.
+"""When events leave: a bounded queue drained by two background threads.
 
 The caller's side (``submit``) appends a tuple to a deque and returns. The
-sender turns records into JSON, groups them by agent, cuts batches within the
-server's limits and delivers them with retries. A full queue drops its oldest
-records and counts them; nothing here ever blocks or raises into the caller.
+sender thread turns records into JSON, groups them by agent and cuts batches
+within the server's limits; the delivery thread posts each batch with retries.
+Two stages so that the next batch is encoded while the previous one is on the
+wire and the server reads it. A full queue drops its oldest records and counts
+them; nothing here ever blocks or raises into the caller.
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import threading
 import time
 from collections import deque
@@ -23,6 +26,10 @@ from ._transport import SendResult, Transport
 RETRY_DELAYS: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0)
 MAX_BODY_BYTES = 900_000  # under the server's 1 MB, leaving room for the envelope
 DRAIN_CHUNK = 5_000
+# Encoded batches waiting for the delivery thread. One is enough to keep both
+# stages busy; more would only let the sender hold the GIL longer while the
+# delivery thread waits to read its answer.
+PIPELINE_DEPTH = 1
 
 
 class EventSource(Protocol):
@@ -36,8 +43,11 @@ class EventSource(Protocol):
 Record = tuple[Any, ...]
 
 
+Batch = tuple[str, list[str]]  # (agent envelope JSON, event JSON texts)
+
+
 class _FlushMarker:
-    """Queued by ``flush``: the sender sets it once everything before it is handled."""
+    """Queued by ``flush``: the delivery thread sets it once everything before it is handled."""
 
     def __init__(self, lost_before: int) -> None:
         self.done = threading.Event()
@@ -49,6 +59,8 @@ class _FlushMarker:
 class DeliveryStats:
     """A snapshot of what the SDK did with its events, from ``hb.stats()``.
 
+    ``queued`` counts events recorded but neither delivered nor dropped yet,
+    including those the sender already took off the queue.
     ``dropped`` counts lost events by reason: ``queue_full`` (the oldest were
     dropped to make room), ``rejected`` (the server refused them: a 4xx, or
     per-event errors in a 207), ``retries_exhausted`` (the server stayed
@@ -71,7 +83,7 @@ class DeliveryStats:
 
 
 class BackgroundWorker:
-    """Owns the queue and the sender thread of one client."""
+    """Owns the queue, the sender thread and the delivery thread of one client."""
 
     def __init__(
         self,
@@ -95,6 +107,12 @@ class BackgroundWorker:
 
     def _reset_state(self) -> None:
         self._queue: deque[Record | _FlushMarker] = deque(maxlen=self._max_queue)
+        # From the sender to the delivery thread; None tells the latter to stop.
+        self._outbox: queue.Queue[Batch | _FlushMarker | None] = queue.Queue(PIPELINE_DEPTH)
+        # Events off the queue, delivered or dropped since: the difference is still
+        # on its way. Only the sender thread writes _taken, so it needs no lock.
+        self._taken = 0
+        self._settled = 0
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -176,7 +194,7 @@ class BackgroundWorker:
         queued = sum(1 for item in list(self._queue) if not isinstance(item, _FlushMarker))
         with self._lock:
             return DeliveryStats(
-                queued=queued,
+                queued=queued + self._taken - self._settled,
                 sent=self._sent,
                 retried=self._retried,
                 dropped=dict(self._dropped),
@@ -188,15 +206,23 @@ class BackgroundWorker:
     # -- the sender thread -----------------------------------------------------------
 
     def _run(self) -> None:
-        while True:
-            self._wake.wait(self._flush_interval)
-            self._wake.clear()
-            try:
-                self._drain()
-            except Exception:  # keep delivering whatever one bad record did
-                logger.exception("hiveloop sender hit an unexpected error; continuing")
-            if self._stopping.is_set() and not self._queue:
-                return
+        delivery = threading.Thread(
+            target=self._deliver_batches, name="hiveloop-delivery", daemon=True
+        )
+        delivery.start()
+        try:
+            while True:
+                self._wake.wait(self._flush_interval)
+                self._wake.clear()
+                try:
+                    self._drain()
+                except Exception:  # keep delivering whatever one bad record did
+                    logger.exception("hiveloop sender hit an unexpected error; continuing")
+                if self._stopping.is_set() and not self._queue:
+                    return
+        finally:
+            self._outbox.put(None)
+            delivery.join()
 
     def _drain(self) -> None:
         pending: list[Record] = []
@@ -207,29 +233,40 @@ class BackgroundWorker:
             except IndexError:
                 break
             if isinstance(item, _FlushMarker):
-                self._deliver_records(pending)
+                self._hand_off(pending)
                 pending = []
-                item.complete = self._lost_total() == item.lost_before
-                item.done.set()
+                self._outbox.put(item)
             else:
                 pending.append(item)
+                self._taken += 1
                 if len(pending) >= DRAIN_CHUNK:
-                    self._deliver_records(pending)
+                    self._hand_off(pending)
                     pending = []
-        self._deliver_records(pending)
+        self._hand_off(pending)
 
-    def _deliver_records(self, records: list[Record]) -> None:
+    def _hand_off(self, records: list[Record]) -> None:
+        """Encode records and pass them, batch by batch, to the delivery thread.
+
+        Blocks while the delivery thread is busy with earlier batches, so at
+        most ``DRAIN_CHUNK`` records are off the bounded queue at a time.
+        """
         if not records:
             return
+        if self._time_left() == 0.0:  # shutdown's deadline passed: no point encoding
+            self._count_drop("shutdown", len(records))
+            self._settle(len(records))
+            return
         by_source: dict[int, tuple[EventSource, list[str]]] = {}
+        finish = _events.finish
         for seq, epoch, source, build, *args in records:
             try:
-                encoded = _events.finish(seq, epoch, build(*args))
+                encoded = finish(seq, epoch, build(*args))
             except Exception:
                 logger.warning(
                     "could not encode a %s event; dropped", build.__name__, exc_info=True
                 )
                 self._count_drop("unserializable", 1)
+                self._settle(1)
                 continue
             entry = by_source.get(id(source))
             if entry is None:
@@ -241,9 +278,27 @@ class BackgroundWorker:
             except Exception:
                 logger.warning("could not encode an agent envelope; dropped", exc_info=True)
                 self._count_drop("unserializable", len(events))
+                self._settle(len(events))
                 continue
             for batch in _batches(events, self._batch_size, MAX_BODY_BYTES - len(envelope)):
-                self._deliver(envelope, batch)
+                self._outbox.put((envelope, batch))
+
+    def _deliver_batches(self) -> None:
+        """The delivery thread: post batches in order; a flush marker is done when reached."""
+        outbox = self._outbox
+        while (item := outbox.get()) is not None:
+            try:
+                if isinstance(item, _FlushMarker):
+                    item.complete = self._lost_total() == item.lost_before
+                    item.done.set()
+                else:
+                    envelope, events = item
+                    try:
+                        self._deliver(envelope, events)
+                    finally:
+                        self._settle(len(events))
+            except Exception:  # keep delivering whatever one bad batch did
+                logger.exception("hiveloop delivery hit an unexpected error; continuing")
 
     def _deliver(self, envelope: str, events: list[str]) -> None:
         if self._time_left() == 0.0:
@@ -313,6 +368,11 @@ class BackgroundWorker:
         if result.rejected:
             self._note_error(result.error or "events rejected")
             self._count_drop("rejected", result.rejected)
+
+    def _settle(self, count: int) -> None:
+        """``count`` events taken off the queue are now delivered or dropped."""
+        with self._lock:
+            self._settled += count
 
     def _note_error(self, error: str) -> None:
         with self._lock:
