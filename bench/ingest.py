@@ -13,6 +13,7 @@ disk per stored event, against the targets (SQLite >= 25,000/s, PostgreSQL >= 15
     .venv/bin/python bench/ingest.py --seconds 10
     .venv/bin/python bench/ingest.py --backends sqlite
     .venv/bin/python bench/ingest.py --quick         # 2 s, small floor: smoke run
+    .venv/bin/python bench/ingest.py --workers 1,2   # each backend with 1, then 2 processes
 
 PostgreSQL is a throw-away server started from the Debian binaries by
 server/tests/pgserver.py (as the ``postgres`` user when run as root), configured like the
@@ -62,6 +63,7 @@ class ClientResult:
     elapsed: float
     latencies_ms: list[float]
     ran_out: bool
+    cpu_seconds: float
 
 
 def client_main(
@@ -98,6 +100,7 @@ def client_main(
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     ready.put(idx)
     go.wait(120)
+    cpu_started = time.process_time()
     started = time.perf_counter()
     deadline = started + seconds
     accepted = failures = sent = 0
@@ -114,8 +117,9 @@ def client_main(
         else:
             failures += 1
     elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
     ran_out = sent == len(bodies) and elapsed < seconds
-    out.put((idx, ClientResult(accepted, sent, failures, elapsed, latencies, ran_out)))
+    out.put((idx, ClientResult(accepted, sent, failures, elapsed, latencies, ran_out, cpu)))
 
 
 def run_clients(server: HiveBoardProcess, args: argparse.Namespace, id_base: int) -> dict[str, Any]:
@@ -152,11 +156,16 @@ def run_clients(server: HiveBoardProcess, args: argparse.Namespace, id_base: int
     latencies = [x for r in results for x in r.latencies_ms]
     accepted = sum(r.accepted for r in results)
     elapsed = max(r.elapsed for r in results)
+    requests = sum(r.requests for r in results)
+    client_cpu = sum(r.cpu_seconds for r in results)
     return {
         "accepted": accepted,
         "rate": accepted / elapsed,
         "elapsed": elapsed,
-        "requests": sum(r.requests for r in results),
+        "requests": requests,
+        # The clients share the machine with the server: what they burn is not the server's.
+        "client_ms_per_request": client_cpu / max(requests, 1) * 1000,
+        "client_cores": client_cpu / elapsed,
         "failures": sum(r.failures for r in results),
         "p50_ms": statistics.median(latencies) if latencies else 0.0,
         "p95_ms": sorted(latencies)[int(0.95 * (len(latencies) - 1))] if latencies else 0.0,
@@ -211,30 +220,44 @@ def count_and_size(url: str, backend: str, data_dir: Path) -> tuple[int, int]:
     return int(count), int(size)
 
 
-def bench_backend(
-    backend: str, pg: Any, workdir: Path, args: argparse.Namespace, n: int
+def bench_http(
+    backend: str, workers: int | None, pg: Any, workdir: Path, args: argparse.Namespace, n: int
 ) -> dict[str, Any]:
-    data_dir = workdir / f"{backend}-http"
+    """One fresh server with ``workers`` processes (None: its default) under the clients."""
+    from hiveboard.config import default_workers
+
+    name = f"{backend}-http-{n}"
+    data_dir = workdir / name
     if backend == "postgres":
-        url = create_pg_database(pg.url("postgres"), "bench_http")
-        floor_url = create_pg_database(pg.url("postgres"), "bench_floor")
+        url = create_pg_database(pg.url("postgres"), name.replace("-", "_"))
     else:
         url = f"sqlite:///{data_dir / 'hiveboard.db'}"
-        floor_url = f"sqlite:///{workdir / f'{backend}-floor' / 'hiveboard.db'}"
+    workers = workers or default_workers(url)
     env = {"HIVEBOARD_RATE_LIMIT_PER_KEY": "0"}
     server = HiveBoardProcess.start(
-        data_dir, database_url=url if backend == "postgres" else None, env=env
+        data_dir, database_url=url if backend == "postgres" else None, env=env, workers=workers
     )
     try:
-        print(f"{backend}: {args.clients} clients for {args.seconds:g} s ...", file=sys.stderr)
+        print(
+            f"{backend}, {workers} worker(s): {args.clients} clients for {args.seconds:g} s ...",
+            file=sys.stderr,
+        )
         http = run_clients(server, args, id_base=n * 100)
         rss = server.rss_bytes("VmHWM")
     finally:
         server.stop()
     stored, size = count_and_size(url, backend, data_dir)
+    return {"http": http, "workers": workers, "stored": stored, "size": size, "rss": rss}
+
+
+def bench_floor(backend: str, pg: Any, workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """The storage floor of ``backend``: one process, no HTTP (``floor_rate``)."""
+    if backend == "postgres":
+        floor_url = create_pg_database(pg.url("postgres"), "bench_floor")
+    else:
+        floor_url = f"sqlite:///{workdir / f'{backend}-floor' / 'hiveboard.db'}"
     print(f"{backend}: floor ...", file=sys.stderr)
-    floor = floor_rate(floor_url, args)
-    return {"http": http, "floor": floor, "stored": stored, "size": size, "rss": rss}
+    return floor_rate(floor_url, args)
 
 
 def main() -> None:
@@ -250,23 +273,40 @@ def main() -> None:
     parser.add_argument("--floor-events", type=int, default=200_000)
     parser.add_argument("--agents-per-client", type=int, default=50)
     parser.add_argument("--quick", action="store_true", help="2 s per backend: smoke run")
+    parser.add_argument(
+        "--workers", default="",
+        help="server processes, comma-separated to compare (1,2); default: the server's",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.quick:
         args.seconds, args.floor_events, args.prebuild_rate = 2.0, 3_000, 5_000.0
         args.agents_per_client = 5
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    counts: list[int | None] = [int(w) for w in args.workers.split(",") if w.strip()] or [None]
 
     workdir = Path(tempfile.mkdtemp(prefix="hiveboard-bench-ingest-"))
     pg = pg_server_class().start() if "postgres" in backends else None
-    results: dict[str, dict[str, Any]] = {}
+    runs: list[tuple[str, dict[str, Any]]] = []
+    floors: dict[str, dict[str, Any]] = {}
     try:
-        for n, backend in enumerate(backends):
-            results[backend] = bench_backend(backend, pg, workdir, args, n)
+        for backend in backends:
+            for workers in counts:
+                run = bench_http(backend, workers, pg, workdir, args, len(runs))
+                runs.append((backend, run))
+            floors[backend] = bench_floor(backend, pg, workdir, args)
     finally:
         if pg is not None:
             pg.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+    print_table(runs, floors, args)
 
+
+def print_table(
+    runs: list[tuple[str, dict[str, Any]]],
+    floors: dict[str, dict[str, Any]],
+    args: argparse.Namespace,
+) -> None:
+    """The Markdown table of every run, with the targets and the machine's load."""
     print()
     print(
         f"## bench/ingest.py — {args.clients} clients x {args.batch}-event batches, "
@@ -274,22 +314,24 @@ def main() -> None:
     )
     print()
     print(
-        "| backend | events/s | target | floor events/s | ratio to floor | stored | "
-        "bytes/event on disk | request p50 / p95 ms | non-200 | server peak RSS MB |"
+        "| backend | workers | events/s | target | floor events/s | ratio to floor | stored | "
+        "bytes/event on disk | request p50 / p95 ms | non-200 | server peak RSS MB | "
+        "client CPU ms/request (cores) |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for backend, r in results.items():
-        http, floor = r["http"], r["floor"]
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for backend, r in runs:
+        http, floor = r["http"], floors[backend]
         ratio = http["rate"] / floor["rate"] if floor["rate"] else 0.0
         target = TARGETS[backend]
         verdict = "MET" if http["rate"] >= target else "MISSED"
         ratio_verdict = "MET" if ratio >= FLOOR_RATIO_TARGET else "MISSED"
         print(
-            f"| {backend} | {http['rate']:,.0f} | {target:,.0f} {verdict} "
+            f"| {backend} | {r['workers']} | {http['rate']:,.0f} | {target:,.0f} {verdict} "
             f"| {floor['rate']:,.0f} | {ratio:.2f} (>= 0.33 {ratio_verdict}) "
             f"| {r['stored']:,} | {r['size'] / max(r['stored'], 1):,.0f} "
             f"| {http['p50_ms']:.0f} / {http['p95_ms']:.0f} | {http['failures']} "
-            f"| {r['rss'] / 2**20:.0f} |"
+            f"| {r['rss'] / 2**20:.0f} "
+            f"| {http['client_ms_per_request']:.2f} ({http['client_cores']:.2f}) |"
         )
         if http["ran_out"]:
             print(f"  ({backend}: a client ran out of prebuilt bodies; raise --prebuild-rate)")
@@ -297,7 +339,8 @@ def main() -> None:
             print(f"  ({backend}: {http['accepted']:,} acknowledged but {r['stored']:,} stored!)")
     # Other work on this 2-core machine skews every figure: say how busy it was.
     print(f"load average (1/5/15 min) at the end: {os.getloadavg()}")
-    print(json.dumps({b: round(r["http"]["rate"]) for b, r in results.items()}), file=sys.stderr)
+    summary = {f"{b}/{r['workers']}": round(r["http"]["rate"]) for b, r in runs}
+    print(json.dumps(summary), file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -81,11 +81,13 @@ class HiveBoardProcess:
         env: dict[str, str] | None = None,
         timeout: float = 60.0,
         key: str | None = None,
+        workers: int | None = None,
     ) -> HiveBoardProcess:
         """Run ``hiveboard serve`` on a free loopback port and wait until it answers.
 
         The first-run ingest key is parsed from stdout, as a user would copy it; pass
         ``key`` for a database that was bootstrapped before (nothing is printed then).
+        ``workers``: ``--workers N`` (None: the server's default for the backend).
         """
         data_dir.mkdir(parents=True, exist_ok=True)
         port = free_port()
@@ -93,6 +95,8 @@ class HiveBoardProcess:
         cmd += ["--data-dir", str(data_dir)]
         if database_url:
             cmd += ["--database-url", database_url]
+        if workers is not None:
+            cmd += ["--workers", str(workers)]
         full_env = {**os.environ, "HIVEBOARD_LOG_LEVEL": "warning", **(env or {})}
         stderr_path = data_dir / "server.stderr"
         with stderr_path.open("w") as stderr:
@@ -150,12 +154,17 @@ class HiveBoardProcess:
         return self.proc.pid
 
     def rss_bytes(self, field: str = "VmRSS") -> int:
-        """Resident memory of the server process (Linux /proc): now, or ``VmHWM`` for the
-        peak so far."""
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-        return 0
+        """Resident memory of the server (Linux /proc): now, or ``VmHWM`` for the peak so
+        far; with worker processes, the sum over the parent and its children."""
+        return sum(_status_bytes(pid, field) for pid in [self.pid, *self.child_pids()])
+
+    def child_pids(self) -> list[int]:
+        """The server's direct children (its worker processes; none with one process)."""
+        children = Path(f"/proc/{self.pid}/task/{self.pid}/children")
+        try:
+            return [int(pid) for pid in children.read_text().split()]
+        except OSError:
+            return []
 
     def get(self, path: str, **params: Any) -> Any:
         """GET a query endpoint with the ingest key; raise on any non-200 answer."""
@@ -178,6 +187,18 @@ class HiveBoardProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout)
+
+
+def _status_bytes(pid: int, field: str) -> int:
+    """One ``kB`` line of /proc/<pid>/status in bytes; 0 when the process is gone."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return 0
+    for line in lines:
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    return 0
 
 
 def wait_for(probe: Callable[[], T | None], timeout: float, what: str, every: float = 0.1) -> T:

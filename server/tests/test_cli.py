@@ -9,11 +9,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 from hbtest import body, ev
+from hiveboard.config import SettingsError, default_workers, load_settings
 
 HIVEBOARD = [sys.executable, "-m", "hiveboard"]
 
@@ -40,12 +43,27 @@ def run(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[str, str, str]]:
-    """Start `hiveboard serve`; yield (base url, ingest key, admin password) from its output."""
+@dataclass
+class Served:
+    """A running ``hiveboard serve``: its address and what its first start printed."""
+
+    proc: subprocess.Popen[str]
+    base: str
+    key: str
+    password: str
+    lines: list[str]
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+
+@contextmanager
+def serving(tmp_path: Path, *args: str) -> Iterator[Served]:
+    """Run ``hiveboard serve`` with ``args``; after the block, ``lines`` holds all output."""
     port = _free_port()
     proc = subprocess.Popen(
-        [*HIVEBOARD, "serve", "--port", str(port), "--data-dir", str(tmp_path / "data")],
+        [*HIVEBOARD, "serve", "--port", str(port), "--data-dir", str(tmp_path / "data"), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -74,13 +92,32 @@ def served(tmp_path: Path) -> Iterator[tuple[str, str, str]]:
                     break
             except httpx.TransportError:
                 time.sleep(0.1)
-        yield base, key.group(1), password.group(1)
+        yield Served(proc, base, key.group(1), password.group(1), lines)
     finally:
         proc.terminate()
         try:
-            proc.wait(10)
+            rest, _ = proc.communicate(timeout=15)
+            lines.append(rest)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait(10)
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, str, str]]:
+    """Start `hiveboard serve`; yield (base url, ingest key, admin password) from its output."""
+    with serving(tmp_path) as running:
+        yield running.base, running.key, running.password
+
+
+def _workers(pid: int) -> list[int]:
+    """The worker processes of a server (its spawned children, not the resource tracker)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(c) for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+
+
+def _alive(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
 
 
 def test_serve_bootstraps_and_accepts_ingest_with_the_printed_key(
@@ -128,3 +165,65 @@ def test_invalid_setting_names_the_variable(tmp_path: Path) -> None:
         timeout=60,
     )
     assert out.returncode == 2 and "HIVEBOARD_PORT" in out.stderr
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_serve_with_two_workers_ingests_and_answers_queries(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    """Migrations, bootstrap and its printout happen once, in the parent; both workers
+    serve the API on one port and one database; stopping the parent stops them."""
+    args = ["--workers", "2"]
+    if backend == "postgres":
+        pg = request.getfixturevalue("pg_server")
+        args += ["--database-url", pg.create_database("cli_two_workers")]
+    with serving(tmp_path, *args) as served:
+        workers = _workers(served.proc.pid)
+        assert len(workers) == 2, workers
+        auth = {"Authorization": f"Bearer {served.key}"}
+        agents = {f"agent-{i}" for i in range(8)}
+        for i, agent in enumerate(sorted(agents)):
+            # A new connection each time: the kernel hands them to either worker.
+            with httpx.Client(base_url=served.base, headers=auth, timeout=10) as client:
+                r = client.post("/v1/ingest", json=body(ev("heartbeat", i), agent_id=agent))
+                assert r.status_code == 200 and r.json()["accepted"] == 1, r.text
+        for _ in range(4):
+            with httpx.Client(base_url=served.base, headers=auth, timeout=10) as client:
+                listed = client.get("/v1/agents")
+                assert listed.status_code == 200, listed.text
+                assert {a["agent_id"] for a in listed.json()["items"]} == agents
+    assert served.proc.returncode is not None
+    assert not [pid for pid in workers if _alive(pid)], "workers outlived the parent"
+    assert served.output.count("ingest key:") == 1, served.output
+    assert "2 worker processes" in served.output
+
+
+def test_workers_setting_from_the_environment_and_per_backend_default() -> None:
+    assert load_settings().workers is None
+    os.environ["HIVEBOARD_WORKERS"] = "3"
+    try:
+        assert load_settings().effective_workers == 3
+    finally:
+        del os.environ["HIVEBOARD_WORKERS"]
+    assert default_workers("sqlite:///x.db") == 1
+    assert default_workers("postgresql+psycopg://u@h/db") == (os.cpu_count() or 1)
+    with pytest.raises(SettingsError, match="HIVEBOARD_WORKERS"):
+        load_settings(workers=0)
+
+
+def test_worker_environment_rebuilds_the_same_settings(tmp_path: Path) -> None:
+    """What ``serve --workers`` exports is enough for a worker to see the flags it got."""
+    settings = load_settings(
+        data_dir=tmp_path / "d", port=9123, workers=2, database_url="postgresql://u:pw@db/hb"
+    )
+    env = settings.worker_environment()
+    assert "HIVEBOARD_SECRET_KEY" not in env
+    saved = dict(os.environ)
+    try:
+        os.environ.update(env)
+        rebuilt = load_settings()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    assert rebuilt.model_dump() == settings.model_dump()
+    assert rebuilt.effective_database_url == settings.effective_database_url

@@ -3,6 +3,10 @@
 Routers are listed in ``ROUTERS``; add a resource by appending its router there. The
 lifespan opens storage, applies migrations, bootstraps an empty database and runs the
 status detector and retention pruning; it undoes each on shutdown.
+
+``worker_app`` is the factory uvicorn calls in each process of ``hiveboard serve
+--workers N``: the parent has already migrated and bootstrapped the database and runs the
+detector and retention itself, once for all workers (cli.py).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from hiveboard.api import ingest, read_routers
 from hiveboard.api.errors import install_error_handlers
 from hiveboard.bootstrap import bootstrap_if_empty
 from hiveboard.config import Settings, load_settings
-from hiveboard.detector import Detector
+from hiveboard.detector import Detector, Publish
 from hiveboard.ingest.ratelimit import RateLimiter
 from hiveboard.retention import Retention
 from hiveboard.storage.base import Storage, Transition
@@ -61,23 +65,23 @@ def create_app(
     storage: Storage | None = None,
     *,
     run_detector: bool = True,
+    prepared: bool = False,
 ) -> FastAPI:
-    """The HiveBoard ASGI app. ``storage`` defaults to one built from the settings."""
+    """The HiveBoard ASGI app. ``storage`` defaults to one built from the settings.
+
+    ``prepared``: the caller has migrated and bootstrapped the database already (the
+    parent of several workers), so the lifespan does neither.
+    """
     settings = settings or load_settings()
     owns_storage = storage is None
     storage = storage or SqlStorage(settings.effective_database_url)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        storage.migrate()
-        if settings.bootstrap:
-            created = bootstrap_if_empty(storage)
-            if created is not None:
-                endpoint = f"http://{settings.host}:{settings.port}"
-                print(created.render(endpoint), file=sys.stderr, flush=True)
-        detector = Detector(storage, settings.detector_interval_seconds, publish=app_publish)
+        if not prepared:
+            _prepare(storage, settings)
+        detector, retention = background_jobs(storage, settings, publish=app_publish)
         app.state.detector = detector
-        retention = Retention(storage, settings.retention_days)
         app.state.retention = retention
         if run_detector:
             detector.start()
@@ -105,9 +109,41 @@ def create_app(
     app.state.settings = settings
     app.state.storage = storage
     app.state.broker = _make_broker()
-    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_key)
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_share)
     install_error_handlers(app)
     for router in _routers():
         app.include_router(router)
     install_dashboard(app)
     return app
+
+
+def _prepare(storage: Storage, settings: Settings) -> None:
+    """Migrate, and bootstrap an empty database (printing its one-time secrets)."""
+    storage.migrate()
+    if settings.bootstrap:
+        created = bootstrap_if_empty(storage)
+        if created is not None:
+            endpoint = f"http://{settings.host}:{settings.port}"
+            print(created.render(endpoint), file=sys.stderr, flush=True)
+
+
+def background_jobs(
+    storage: Storage, settings: Settings, *, publish: Publish | None = None
+) -> tuple[Detector, Retention]:
+    """The status detector and retention pruning for ``storage``, not yet started."""
+    detector = Detector(storage, settings.detector_interval_seconds, publish=publish)
+    return detector, Retention(storage, settings.retention_days)
+
+
+def worker_app() -> FastAPI:
+    """uvicorn's factory in each ``hiveboard serve --workers N`` process.
+
+    Settings come from the environment the parent exported (``worker_environment``).
+    The parent prepared the database and runs the detector and retention once for the
+    host: N detectors would do the same reads N times and race on every transition.
+    """
+    settings = load_settings()
+    logging.basicConfig(
+        level=settings.python_log_level, format="%(levelname)s %(name)s: %(message)s"
+    )
+    return create_app(settings, prepared=True, run_detector=False)

@@ -8,10 +8,11 @@ printed once and stored only as hashes.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -56,39 +57,88 @@ def _storage(settings: Settings) -> SqlStorage:
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 8080).")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Server processes (default: 1 on SQLite, one per CPU on PostgreSQL)."),
+    ] = None,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Run the server: migrate, bootstrap an empty database, serve the API and dashboard."""
-    import uvicorn
-
-    from hiveboard.app import create_app
-
-    settings = _settings(host=host, port=port, data_dir=data_dir, database_url=database_url)
+    settings = _settings(
+        host=host, port=port, workers=workers, data_dir=data_dir, database_url=database_url
+    )
     logging.basicConfig(
         level=settings.python_log_level, format="%(levelname)s %(name)s: %(message)s"
     )
+    # Everything that must happen once per deployment happens here, before any worker
+    # starts: the secret key file, migrations, first-run bootstrap and its printout.
     settings.ensure_secret_key()
+    settings.workers = settings.effective_workers
     storage = _storage(settings)
     url = f"http://{settings.host}:{settings.port}"
     created = bootstrap_if_empty(storage)
     if created is not None:
         typer.echo(created.render(url))
-    typer.echo(f"HiveBoard {url}/  (database: {settings.printable_database_url})")
+    processes = f", {settings.workers} worker processes" if settings.workers > 1 else ""
+    typer.echo(f"HiveBoard {url}/  (database: {settings.printable_database_url}{processes})")
     typer.echo(f"API docs: {url}/docs", nl=True)
     sys.stdout.flush()
-    application = create_app(settings, storage)
-    uvicorn.run(
-        application,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        access_log=False,
+    try:
+        if settings.workers > 1:
+            _serve_workers(settings, storage)
+        else:
+            _serve_one(settings, storage)
+    finally:
+        storage.close()
+
+
+def _uvicorn_options(settings: Settings) -> dict[str, Any]:
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "access_log": False,
         # Live streams (/v1/stream, open dashboards) never finish by themselves: without
         # a bound, Ctrl+C / SIGTERM would wait for every open browser tab forever.
-        timeout_graceful_shutdown=3,
-    )
-    storage.close()
+        "timeout_graceful_shutdown": 3,
+    }
+
+
+def _serve_one(settings: Settings, storage: SqlStorage) -> None:
+    """One process: the app runs in this interpreter with the storage opened above."""
+    import uvicorn
+
+    from hiveboard.app import create_app
+
+    uvicorn.run(create_app(settings, storage), **_uvicorn_options(settings))
+
+
+def _serve_workers(settings: Settings, storage: SqlStorage) -> None:
+    """``settings.workers`` processes accepting on one socket; this one supervises them.
+
+    Workers are started by uvicorn from ``hiveboard.app:worker_app``, which rebuilds the
+    settings from the environment exported here. The detector and retention run in this
+    process, once for the host (see ``worker_app``).
+    """
+    import uvicorn
+
+    from hiveboard.app import background_jobs
+
+    os.environ.update(settings.worker_environment())
+    jobs = background_jobs(storage, settings)
+    for job in jobs:
+        job.start()
+    try:
+        uvicorn.run(
+            "hiveboard.app:worker_app",
+            factory=True,
+            workers=settings.workers,
+            **_uvicorn_options(settings),
+        )
+    finally:
+        for job in jobs:
+            job.stop()
 
 
 @app.command()

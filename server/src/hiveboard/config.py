@@ -8,6 +8,7 @@ accepted values, instead of surfacing later as a confusing runtime failure.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 from pathlib import Path
 from typing import Any, Literal
@@ -53,7 +54,12 @@ class Settings(BaseSettings):
     """Largest accepted (decompressed) ingest body; larger bodies get 413."""
 
     rate_limit_per_key: float = Field(default=1000.0, ge=0)
-    """Ingest requests per second allowed per API key (burst: twice that); 0 disables."""
+    """Ingest requests per second allowed per API key on this host (burst: twice that);
+    0 disables. With several worker processes each enforces its share (``rate_limit_share``)."""
+
+    workers: int | None = Field(default=None, ge=1, le=64)
+    """Server processes of ``hiveboard serve``. Default: ``default_workers`` for the
+    backend (1 on SQLite, one per CPU on PostgreSQL)."""
 
     retention_days: int = Field(default=30, ge=0)
     """Raw events older than this may be pruned; 0 keeps everything."""
@@ -100,6 +106,40 @@ class Settings(BaseSettings):
         return make_url(self.effective_database_url).render_as_string(hide_password=True)
 
     @property
+    def effective_workers(self) -> int:
+        """How many server processes ``hiveboard serve`` runs: the setting, or the default."""
+        return self.workers or default_workers(self.effective_database_url)
+
+    @property
+    def rate_limit_share(self) -> float:
+        """This process's part of the per-key rate: the host's limit split across its workers.
+
+        A key's connections land on any worker, so each enforcing the whole rate would let a
+        key through N times over. Outside ``hiveboard serve --workers`` (tests, an embedding
+        app) ``workers`` is unset and one process enforces the whole rate.
+        """
+        return self.rate_limit_per_key / (self.workers or 1)
+
+    def worker_environment(self) -> dict[str, str]:
+        """``HIVEBOARD_*`` variables that rebuild these settings in a worker process.
+
+        uvicorn starts workers by import string, so a CLI flag reaches them only through
+        the environment. The secret key is left out: workers read the file the parent
+        wrote (``ensure_secret_key``), or inherit the variable it came from.
+        """
+        env: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if name == "secret_key" or value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            elif isinstance(value, Path):
+                value = value.resolve()
+            env[f"HIVEBOARD_{name.upper()}"] = str(value)
+        return env
+
+    @property
     def python_log_level(self) -> int:
         return int(logging.getLevelName(self.log_level.upper()))
 
@@ -125,6 +165,19 @@ class Settings(BaseSettings):
                 yield name, self.printable_database_url
             else:
                 yield name, value
+
+
+def default_workers(database_url: str) -> int:
+    """Server processes when ``HIVEBOARD_WORKERS`` is unset: the fastest measured choice.
+
+    SQLite lets one process write at a time and a process that finds the lock taken
+    sleeps in growing steps (its busy handler), so a second process makes ingest slower,
+    not faster (docs/server.md, "Worker processes"). PostgreSQL takes concurrent writers:
+    one process per CPU lets HTTP parsing and validation use every core.
+    """
+    if make_url(database_url).get_backend_name() == "sqlite":
+        return 1
+    return max(1, os.cpu_count() or 1)
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -159,6 +212,7 @@ def _accepted(field: str, err: Any) -> str:
         "rate_limit_per_key": "a number >= 0 (0 disables)",
         "retention_days": "an integer >= 0 (0 keeps everything)",
         "bootstrap": "true or false",
+        "workers": "an integer 1..64",
         "database_url": "sqlite:///path/file.db or postgresql+psycopg://user:pass@host/db",
     }
     return hints.get(field, "")

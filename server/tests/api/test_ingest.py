@@ -11,6 +11,7 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 from hbtest import TenantKeys, body, ev, llm
+from hiveboard.ingest.ratelimit import RateLimiter
 from hiveboard.storage.sql import SqlStorage
 
 PROTOCOL = Path(__file__).resolve().parents[3] / "protocol" / "examples"
@@ -154,6 +155,33 @@ def test_rate_limit_answers_429_with_retry_after(make_client: Any, tenant: Tenan
     assert statuses[:2] == [200, 200] and 429 in statuses
     r = post(client, tenant, body(ev("heartbeat", 9)))
     assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
+
+
+def test_rate_limit_is_split_across_the_hosts_worker_processes(
+    make_client: Any, tenant: TenantKeys
+) -> None:
+    """With ``--workers 2`` each process enforces half of the host's per-key rate.
+
+    A key's connections land on any worker, so a client spread over both gets the
+    configured rate and no more; one keep-alive connection sees one worker's share.
+    """
+    client = make_client(rate_limit_per_key=2, workers=2)
+    limiter = client.app.state.rate_limiter  # type: ignore[attr-defined]
+    assert (limiter.rate, limiter.burst) == (1.0, 2.0)
+    statuses = [post(client, tenant, body(ev("heartbeat", i))).status_code for i in range(4)]
+    assert statuses[:2] == [200, 200] and 429 in statuses
+
+
+def test_rate_limiter_refills_at_its_rate_and_tracks_keys_apart() -> None:
+    clock = [0.0]
+    limiter = RateLimiter(0.5, clock=lambda: clock[0])  # one worker's share of 1/s
+    assert limiter.burst == 1.0
+    assert limiter.check("a") == 0.0
+    assert limiter.check("a") == pytest.approx(2.0)  # empty: the next token in 2 s
+    assert limiter.check("b") == 0.0
+    clock[0] = 2.0
+    assert limiter.check("a") == 0.0
+    assert RateLimiter(0).check("a") == 0.0
 
 
 def test_nul_bytes_are_stripped_with_a_warning(app_client: TestClient, tenant: TenantKeys) -> None:

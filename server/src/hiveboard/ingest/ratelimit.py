@@ -1,4 +1,10 @@
-"""Per-key token-bucket rate limiting for ingest (in-process)."""
+"""Per-key token-bucket rate limiting for ingest (in-process).
+
+Each process keeps its own buckets: ``hiveboard serve --workers N`` gives each worker
+1/N of the host's configured rate (``Settings.rate_limit_share``), since any worker may
+receive a key's next connection. Sharing buckets between processes would put a lock or
+a round trip in front of every ingest request, for a limit that is a safety valve.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +18,7 @@ class RateLimiter:
     """``rate`` requests per second per key, with bursts up to ``2 * rate``.
 
     ``check`` returns 0 when the request may proceed, else the seconds to wait (for the
-    ``Retry-After`` header). A rate of 0 disables limiting. Limits are per process: with
-    several processes behind a load balancer each enforces its own share.
+    ``Retry-After`` header). A rate of 0 disables limiting.
     """
 
     def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
