@@ -10,28 +10,37 @@ with traffic. So every new event also adds, exactly once, to
   read sums one row per agent and hour, not one per project;
 * ``cost_rollups``: per (hour, agent, environment, group, project, model, cost source,
   task type) the calls, priced calls, tokens and cost, from which every cost breakdown
-  is summed.
+  is summed;
+* ``agent_cost_rollups``: the same sums per (hour, agent, environment, group) for the
+  agent-hours that had calls: narrow rows, one per agent and hour, for the cost by agent.
 
-Both are additive upserts, so events may arrive in any order. Rows are keyed by agent:
-on PostgreSQL the agent row lock that ingest already holds serialises every writer of
-a row, so concurrent batches neither wait on nor deadlock over shared rows.
+Both also get *fleet rows* (agent, environment and group ``ALL_AGENTS``): the
+``ALL_PROJECTS`` hourly row of the whole fleet, and the cost of the whole fleet per
+project, model, source and task type. A day of fleet metrics then reads 24 rows, and a
+day of fleet cost a few hundred, instead of one per agent and combination (which at
+10 M events was 8,000 rows an hour). ``ALL_AGENTS`` is "", which no agent id can be,
+and it sorts first: an hour's fleet rows are the first rows of that hour in both keys.
+
+Every upsert is additive, so events may arrive in any order. Per-agent rows are keyed
+by agent: on PostgreSQL the agent row lock that ingest already holds serialises every
+writer of such a row. Fleet rows are shared by every writer, so their statement folds
+the rows of all the agents of a round into one per key and writes them in key order:
+concurrent transactions lock them in one order and wait for each other instead of
+deadlocking.
 
 Ingest hands the increments to the group's ``WriteBuffer`` (:func:`add`): one
-``executemany`` per table for every agent of the group, through statements built once
-per dialect (``Bulk``: no RETURNING, so one DB-API ``executemany`` that steps the rows
-in order and a key repeated by two batches of a group is simply added twice). Measured
-on SQLite at the bench's density (about 20 events per agent and hour): about +10 % ingest CPU.
-:func:`rows_for` builds the plain parameter lists (same keys in every dict) and
-:func:`merge` folds lists so that each key appears once, should a writer switch to
-multi-row ``VALUES`` upserts (which must not touch a row twice).
+``executemany`` per statement for every agent of the round, through statements built
+once per dialect (``Bulk``: no RETURNING, so one DB-API ``executemany`` that steps the
+rows in order). :func:`rows_for` counts into plain lists per key and builds the dicts
+only once per row: it runs for every event, so its per-event work is kept minimal.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable
-from datetime import datetime
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Table
 
@@ -44,15 +53,40 @@ from hiveboard.storage.tables import (
     DURATION_BUCKET_UPPER_MS,
     DURATION_BUCKETS,
     HOURLY_COUNTERS,
+    agent_cost_rollups,
     cost_rollups,
     hourly_rollups,
 )
 from hiveboard.storage.write_buffer import WriteBuffer
 
+ALL_AGENTS = ""
+"""``agent_id``, ``environment`` and ``group_name`` of the fleet rows (see the module doc)."""
+
 HOURLY_KEY = ("tenant_id", "hour", "agent_id", "environment", "group_name", "project_id")
 COST_KEY = (*HOURLY_KEY, "model", "cost_source", "task_type")
+AGENT_COST_KEY = HOURLY_KEY[:-1]
+HOUR = timedelta(hours=1)
 
 Rows = list[dict[str, Any]]
+
+_I = {name: i for i, name in enumerate(HOURLY_COUNTERS)}
+_EVENTS, _ERRORS, _STARTED = _I["events"], _I["errors"], _I["tasks_started"]
+_COMPLETED, _FAILED = _I["tasks_completed"], _I["tasks_failed"]
+_DUR_SUM, _DUR_COUNT = _I["task_duration_ms_sum"], _I["task_duration_count"]
+_COST_AT = tuple(_I[name] for name in COST_COUNTERS)
+_CALLS, _PRICED, _TIN, _TOUT, _USD = _COST_AT
+_BUCKET0 = _I[DURATION_BUCKETS[0]]
+_HOURLY_ZERO = [0.0 if name == "cost_usd" else 0 for name in HOURLY_COUNTERS]
+
+
+class Increments(NamedTuple):
+    """One agent's rollup increments: its own rows and its share of the fleet rows."""
+
+    hourly: Rows
+    cost: Rows
+    fleet_hourly: Rows
+    fleet_cost: Rows
+    agent_cost: Rows
 
 
 def hour_of(ts: datetime) -> datetime:
@@ -69,78 +103,137 @@ def add(
     out: WriteBuffer, tenant_id: str, agent_id: str, evs: list[Event], tasks: TaskEffects
 ) -> None:
     """Queue one agent's newly stored events for the hourly rollups (written at flush)."""
-    hourly, cost = rows_for(tenant_id, agent_id, evs, tasks)
-    out.extend(UPSERT_HOURLY, hourly)
-    out.extend(UPSERT_COST, cost)
+    inc = rows_for(tenant_id, agent_id, evs, tasks)
+    out.extend(UPSERT_HOURLY, inc.hourly)
+    out.extend(UPSERT_COST, inc.cost)
+    out.extend(UPSERT_FLEET_HOURLY, inc.fleet_hourly)
+    out.extend(UPSERT_FLEET_COST, inc.fleet_cost)
+    out.extend(UPSERT_AGENT_COST, inc.agent_cost)
 
 
-def rows_for(
-    tenant_id: str, agent_id: str, evs: Iterable[Event], tasks: TaskEffects
-) -> tuple[Rows, Rows]:
-    """The (hourly_rollups, cost_rollups) increments of one agent's new events."""
-    hourly: dict[tuple[Any, ...], dict[str, Any]] = {}
-    cost: dict[tuple[Any, ...], dict[str, Any]] = {}
+def rows_for(tenant_id: str, agent_id: str, evs: Iterable[Event], tasks: TaskEffects) -> Increments:
+    """The rollup increments of one agent's new events (each key once per list)."""
+    hourly: dict[tuple[Any, ...], list[Any]] = {}
+    cost: dict[tuple[Any, ...], list[Any]] = {}
+    llm_of, durations = tasks.llm.get, tasks.durations
+    hour = hour_end = datetime.min.replace(tzinfo=UTC)
     for ev in evs:
+        ts = ev.ts
+        if not hour <= ts < hour_end:  # events come sorted by time
+            hour = hour_of(ts)
+            hour_end = hour + HOUR
         env = ev.envelope
-        base = (
-            tenant_id,
-            hour_of(ev.ts),
-            agent_id,
-            env.environment,
-            env.group,
-            ev.project_id or "",
-        )
-        _count(hourly, (*base[:-1], ALL_PROJECTS), ev, tasks)
-        _count(hourly, base, ev, tasks)
-        llm = tasks.llm.get(ev.event_id)
-        if llm is None:
-            continue
-        usd, tin, tout = llm
-        key = (*base, _model(ev), _source(ev, usd), ev.task_type or "")
-        c = cost.get(key)
-        if c is None:
-            c = cost[key] = dict(zip(COST_KEY, key, strict=True))
-            c.update(llm_calls=0, priced_calls=0, tokens_in=0, tokens_out=0, cost_usd=0.0)
-        c["llm_calls"] += 1
-        c["priced_calls"] += usd is not None
-        c["tokens_in"] += tin
-        c["tokens_out"] += tout
-        c["cost_usd"] += usd or 0.0
-    return list(hourly.values()), list(cost.values())
+        key = (hour, env.environment, env.group, ev.project_id or "")
+        acc = hourly.get(key)
+        if acc is None:
+            acc = hourly[key] = _HOURLY_ZERO.copy()
+        acc[_EVENTS] += 1
+        if ev.severity == "error":
+            acc[_ERRORS] += 1
+        if ev.event_type == "task_started":
+            acc[_STARTED] += 1
+        elif ev.event_id in durations:
+            _count_task_end(acc, ev.event_type, durations[ev.event_id])
+        llm = llm_of(ev.event_id)
+        if llm is not None:
+            _count_call(acc, cost, (*key, _model(ev), _source(ev, llm[0]), ev.task_type or ""), llm)
+    return _rows(tenant_id, agent_id, hourly, cost)
 
 
-def _count(
-    hourly: dict[tuple[Any, ...], dict[str, Any]],
+def _count_task_end(acc: list[Any], event_type: str, duration: int | None) -> None:
+    """Count a task end (and its duration in the histogram) in an hourly accumulator."""
+    acc[_COMPLETED if event_type == "task_completed" else _FAILED] += 1
+    if duration is not None:
+        acc[_DUR_SUM] += duration
+        acc[_DUR_COUNT] += 1
+        acc[_BUCKET0 + duration_bucket(duration)] += 1
+
+
+def _count_call(
+    acc: list[Any],
+    cost: dict[tuple[Any, ...], list[Any]],
     key: tuple[Any, ...],
-    ev: Event,
-    tasks: TaskEffects,
+    llm: tuple[float | None, int, int],
 ) -> None:
-    """Add one event to the hourly row ``key`` (created at zero when new)."""
-    h = hourly.get(key)
-    if h is None:
-        h = hourly[key] = dict(zip(HOURLY_KEY, key, strict=True))
-        h.update(dict.fromkeys(HOURLY_COUNTERS, 0))
-        h["cost_usd"] = 0.0
-    h["events"] += 1
-    if ev.severity == "error":
-        h["errors"] += 1
-    if ev.event_type == "task_started":
-        h["tasks_started"] += 1
-    elif ev.event_id in tasks.durations:
-        h["tasks_completed" if ev.event_type == "task_completed" else "tasks_failed"] += 1
-        duration = tasks.durations[ev.event_id]
-        if duration is not None:
-            h["task_duration_ms_sum"] += duration
-            h["task_duration_count"] += 1
-            h[DURATION_BUCKETS[duration_bucket(duration)]] += 1
-    llm = tasks.llm.get(ev.event_id)
-    if llm is not None:
-        usd, tin, tout = llm
-        h["llm_calls"] += 1
-        h["priced_calls"] += usd is not None
-        h["tokens_in"] += tin
-        h["tokens_out"] += tout
-        h["cost_usd"] += usd or 0.0
+    """Count an LLM call in its hourly accumulator and in its cost accumulator ``key``."""
+    usd, tin, tout = llm
+    priced = usd is not None
+    usd = usd or 0.0
+    acc[_CALLS] += 1
+    acc[_PRICED] += priced
+    acc[_TIN] += tin
+    acc[_TOUT] += tout
+    acc[_USD] += usd
+    sums = cost.get(key)
+    if sums is None:
+        cost[key] = [1, int(priced), tin, tout, usd]
+        return
+    sums[0] += 1
+    sums[1] += priced
+    sums[2] += tin
+    sums[3] += tout
+    sums[4] += usd
+
+
+def _rows(
+    tenant_id: str,
+    agent_id: str,
+    hourly: dict[tuple[Any, ...], list[Any]],
+    cost: dict[tuple[Any, ...], list[Any]],
+) -> Increments:
+    """Turn the accumulators into rows: the agent's, its every-project rows, fleet rows.
+
+    Accumulator keys are the table keys without tenant and agent: (hour, environment,
+    group, project[, model, source, task type]).
+    """
+    every_project: dict[tuple[Any, ...], list[Any]] = {}
+    for (hour, env, group, _project), acc in hourly.items():
+        _fold_into(every_project, (hour, env, group, ALL_PROJECTS), acc)
+    fleet: dict[tuple[Any, ...], list[Any]] = {}
+    for (hour, _env, _group, project), acc in every_project.items():
+        _fold_into(fleet, (hour, ALL_AGENTS, ALL_AGENTS, project), acc)
+    fleet_cost: dict[tuple[Any, ...], list[Any]] = {}
+    for (hour, _env, _group, *rest), sums in cost.items():
+        _fold_into(fleet_cost, (hour, ALL_AGENTS, ALL_AGENTS, *rest), sums)
+    return Increments(
+        hourly=_dicts(HOURLY_KEY, HOURLY_COUNTERS, tenant_id, agent_id, hourly)
+        + _dicts(HOURLY_KEY, HOURLY_COUNTERS, tenant_id, agent_id, every_project),
+        cost=_dicts(COST_KEY, COST_COUNTERS, tenant_id, agent_id, cost),
+        fleet_hourly=_dicts(HOURLY_KEY, HOURLY_COUNTERS, tenant_id, ALL_AGENTS, fleet),
+        fleet_cost=_dicts(COST_KEY, COST_COUNTERS, tenant_id, ALL_AGENTS, fleet_cost),
+        agent_cost=[
+            dict(zip(AGENT_COST_KEY, (tenant_id, hour, agent_id, env, group), strict=True))
+            | dict(zip(COST_COUNTERS, (acc[i] for i in _COST_AT), strict=False))
+            for (hour, env, group, _all), acc in every_project.items()
+            if acc[_CALLS]
+        ],
+    )
+
+
+def _fold_into(
+    into: dict[tuple[Any, ...], list[Any]], key: tuple[Any, ...], acc: list[Any]
+) -> None:
+    """Add the counters ``acc`` to ``into[key]`` (a copy of ``acc`` when new)."""
+    sums = into.get(key)
+    if sums is None:
+        into[key] = acc.copy()
+    else:
+        into[key] = [a + b for a, b in zip(sums, acc, strict=True)]
+
+
+def _dicts(
+    key_names: tuple[str, ...],
+    counters: Sequence[str],
+    tenant_id: str,
+    agent_id: str,
+    accs: Mapping[tuple[Any, ...], list[Any]],
+) -> Rows:
+    """Parameter dicts (same keys in each) from accumulators keyed (hour, *rest)."""
+    return [
+        dict(zip(key_names, (tenant_id, k[0], agent_id, *k[1:]), strict=True))
+        | dict(zip(counters, acc, strict=True))
+        for k, acc in accs.items()
+    ]
 
 
 def _model(ev: Event) -> str:
@@ -161,27 +254,25 @@ def merge(*parts: Rows) -> Rows:
     if not parts or not any(parts):
         return []
     key_cols = COST_KEY if "cost_source" in next(r for p in parts for r in p) else HOURLY_KEY
+    return _merged(key_cols, [r for rows in parts for r in rows])
+
+
+def _merged(key_cols: tuple[str, ...], rows: Iterable[Mapping[str, Any]]) -> Rows:
+    """``rows`` with each key once (counters added), in key order."""
     out: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for rows in parts:
-        for row in rows:
-            key = tuple(row[c] for c in key_cols)
-            into = out.get(key)
-            if into is None:
-                out[key] = dict(row)
-                continue
-            for name, value in row.items():
-                if name not in key_cols:
-                    into[name] += value
-    return list(out.values())
+    for row in rows:
+        key = tuple(row[c] for c in key_cols)
+        into = out.get(key)
+        if into is None:
+            out[key] = dict(row)
+            continue
+        for name, value in row.items():
+            if name not in key_cols:
+                into[name] += value
+    return [out[k] for k in sorted(out)]
 
 
-def write(conn: Connection, hourly: Rows, cost: Rows) -> None:
-    """Upsert increments directly (without a buffer): one executemany per table."""
-    UPSERT_HOURLY.execute(conn, hourly)
-    UPSERT_COST.execute(conn, cost)
-
-
-def _additive(table: Table, key: tuple[str, ...], counters: tuple[str, ...]) -> Bulk:
+def _additive(table: Table, key: tuple[str, ...], counters: Sequence[str]) -> Any:
     """``INSERT … ON CONFLICT (key) DO UPDATE SET counter = counter + excluded.counter``."""
 
     def build(ins: Any) -> Any:
@@ -191,8 +282,28 @@ def _additive(table: Table, key: tuple[str, ...], counters: tuple[str, ...]) -> 
             set_={c: table.c[c] + stmt.excluded[c] for c in counters},
         )
 
-    return Bulk(build)
+    return build
 
 
-UPSERT_HOURLY = _additive(hourly_rollups, HOURLY_KEY, HOURLY_COUNTERS)
-UPSERT_COST = _additive(cost_rollups, COST_KEY, COST_COUNTERS)
+class SharedUpsert(Bulk):
+    """An additive upsert of rows many writers share: each key once, in key order.
+
+    Folding first writes each fleet row once per round however many agents touched it;
+    the order makes concurrent PostgreSQL transactions take the row locks in one order.
+    """
+
+    __slots__ = ("_key",)
+
+    def __init__(self, table: Table, key: tuple[str, ...], counters: Sequence[str]) -> None:
+        super().__init__(_additive(table, key, counters))
+        self._key = key
+
+    def execute(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
+        return super().execute(conn, _merged(self._key, rows))
+
+
+UPSERT_HOURLY = Bulk(_additive(hourly_rollups, HOURLY_KEY, HOURLY_COUNTERS))
+UPSERT_COST = Bulk(_additive(cost_rollups, COST_KEY, COST_COUNTERS))
+UPSERT_FLEET_HOURLY = SharedUpsert(hourly_rollups, HOURLY_KEY, HOURLY_COUNTERS)
+UPSERT_FLEET_COST = SharedUpsert(cost_rollups, COST_KEY, COST_COUNTERS)
+UPSERT_AGENT_COST = Bulk(_additive(agent_cost_rollups, AGENT_COST_KEY, COST_COUNTERS))

@@ -538,3 +538,29 @@ cost_rollups = Table(
         name="uq_cost_rollups_key",
     ),
 )
+
+agent_cost_rollups = Table(
+    "agent_cost_rollups",
+    metadata,
+    _tenant(),
+    Column("hour", UTCDateTime(), nullable=False),
+    Column("agent_id", String(256), nullable=False),
+    Column("environment", String(64), nullable=False),
+    Column("group_name", String(128), nullable=False),
+    Column("llm_calls", Integer, nullable=False, server_default="0"),
+    Column("priced_calls", Integer, nullable=False, server_default="0"),
+    Column("tokens_in", BigInteger, nullable=False, server_default="0"),
+    Column("tokens_out", BigInteger, nullable=False, server_default="0"),
+    Column("cost_usd", Float, nullable=False, server_default="0"),
+    UniqueConstraint(
+        "tenant_id",
+        "hour",
+        "agent_id",
+        "environment",
+        "group_name",
+        name="uq_agent_cost_rollups_key",
+    ),
+)
+"""Cost per agent and hour (every project, model and task type together): the cost
+summary's "by agent" reads these 200-agents-an-hour narrow rows, not the wide
+``hourly_rollups`` rows among their per-project twins."""

@@ -28,7 +28,7 @@ from hiveboard.storage.read.buckets import (
     rollup_rows,
 )
 from hiveboard.storage.read.buckets import bucket_start as bucket_start  # web/data.py uses it
-from hiveboard.storage.read.cost import floor_hour
+from hiveboard.storage.read.cost import fleet_wide, floor_hour, hour_list, rollup_query
 from hiveboard.storage.read.filters import Scope, where_scope
 from hiveboard.storage.tables import (
     ALL_PROJECTS,
@@ -153,16 +153,19 @@ def metrics(
 def _hourly_rows(
     conn: Connection, scope: Scope, since: datetime, until: datetime
 ) -> Iterator[dict[str, Any]]:
-    """Sums per hour of ``hourly_rollups`` (all filters apply, project included)."""
+    """Sums per hour of ``hourly_rollups`` (all filters apply, project included).
+
+    Without a filter, one fleet row per hour; else the agents' rows.
+    """
     h = hourly_rollups
-    query: Select[Any] = select(
-        h.c.hour.label("bucket"), *(func.sum(h.c[name]).label(name) for name in HOURLY_COUNTERS)
-    )
-    query = where_scope(query, h, replace(scope, since=since, until=until), time_column=h.c.hour)
+    fleet = fleet_wide(scope) and scope.project_id is None
+    hours = hour_list(floor_hour(since), until)
+    query = rollup_query(h, scope, hours, ["hour"], HOURLY_COUNTERS, fleet)
     if scope.project_id is None:
         query = query.where(h.c.project_id == ALL_PROJECTS)
-    for row in conn.execute(query.group_by(h.c.hour)):
+    for row in conn.execute(query):
         out = dict(row._mapping)
+        out["bucket"] = out.pop("hour")
         out["duration_sum"] = out.pop("task_duration_ms_sum")
         out["duration_count"] = out.pop("task_duration_count")
         yield out
