@@ -281,6 +281,46 @@ def test_events_inside_a_task_and_action_carry_their_ids(hb: Any, recorder: Inge
     assert action.action_id == action_id
 
 
+PLAIN_LLM_CALLS = [
+    {"name": "score", "model": "m"},
+    {"name": 'we"ird\\ → \n', "model": "m\u00e9", "tokens_in": 0, "tokens_out": 5, "cost": 3},
+    {"name": "c", "model": "m", "cost": 1e-7, "duration_ms": 7, "prompt_preview": "p\t"},
+    {"name": "c", "model": "m", "cost": 12345678.9, "response_preview": "r"},
+    {"name": "c", "model": "m", "tokens_in": 1, "metadata": {"temperature": 0.2}},
+    {"name": "c", "model": "m", "tokens_in": 10**20, "duration_ms": 0},
+]
+
+
+def test_llm_calls_with_every_kind_of_argument(
+    hb: Any, recorder: IngestRecorder, validate_body: Any
+) -> None:
+    agent = hb.agent("llm", heartbeat_interval=0)
+    with agent.task("t") as task, agent.track_context("step"):
+        for call in PLAIN_LLM_CALLS:
+            task.llm_call(**call)
+        task.llm_call("nan", "m", cost=float("nan"))
+        task.llm_call("n" * 600, "m")
+        task.llm_call("big", "m", prompt_preview="p" * 40_000)
+    agent.llm_call("outside", "m")
+    events = [e for e in sent_events(recorder, hb) if e["event_type"] == "custom"]
+    _all_bodies_valid(recorder, validate_body)
+    assert [e["payload"]["data"] for e in events[: len(PLAIN_LLM_CALLS)]] == PLAIN_LLM_CALLS
+    assert events[1]["payload"]["summary"] == 'we"ird\\ → \n → m\u00e9 (0 in / 5 out, $3)'
+    nan, long, big, outside = events[len(PLAIN_LLM_CALLS) :]
+    assert nan["payload"]["data"] == {"name": "nan", "model": "m"}
+    assert len(long["payload"]["summary"]) == 512 and len(long["payload"]["data"]["name"]) == 600
+    assert big["payload"]["data"]["truncated"] is True
+    for event in events[:-1]:
+        assert (event["task_id"], event["severity"], event["payload"]["tags"]) == (
+            "t",
+            "info",
+            ["llm"],
+        )
+        assert event["action_id"] == events[0]["action_id"]
+        assert UUID.match(event["event_id"]) and ISO_UTC.match(event["timestamp"])
+    assert "task_id" not in outside and "action_id" not in outside
+
+
 def test_oversized_payload_is_trimmed_not_lost(hb: Any, recorder: IngestRecorder) -> None:
     agent = hb.agent("big", heartbeat_interval=0)
     with agent.task("t") as task:

@@ -42,6 +42,7 @@ SEVERITIES = frozenset({"debug", "info", "warn", "error"})
 MAX_SUMMARY_CHARS = 512
 MAX_ID_CHARS = 256
 MAX_PAYLOAD_BYTES = 32 * 1024
+FITTED_DATA_BYTES = 4 * 1024  # what an oversized payload keeps of its data
 
 _SEVERITY_BY_TYPE = {
     "heartbeat": "debug",
@@ -170,17 +171,61 @@ def _finite(value: Any) -> Any:
     return value
 
 
+def render(seq: int, epoch: float, build: Builder, args: tuple[Any, ...] | list[Any]) -> str:
+    """One queued record as event JSON.
+
+    A builder with a direct renderer (the frequent ``llm_call``) is written
+    straight to text; anything its renderer declines takes the general path.
+    """
+    direct = _DIRECT.get(build)
+    if direct is not None:
+        text = direct(seq, epoch, *args)
+        if text is not None:
+            return text
+    return finish(seq, epoch, build(*args))
+
+
 def _replace_oversized(payload: Mapping[str, Any], event_type: str, size: int) -> Event:
     """Keep the event (and its summary) when its data is over the server's limit."""
     _oversize_warning.warn(
-        "%s payload is %d bytes, over the %d byte limit: its data was replaced by a note",
+        "%s payload is %d bytes, over the %d byte limit: its data was cut down to a note",
         event_type,
         size,
         MAX_PAYLOAD_BYTES,
     )
     fitted = {k: payload[k] for k in ("kind", "summary", "tags") if k in payload}
-    fitted["data"] = {"truncated": True, "original_bytes": size}
+    fitted["data"] = _cut_down(payload.get("data"), size)
     return fitted
+
+
+def _cut_down(data: Any, size: int) -> Event:
+    """Oversized data as a note, with its members shrunk while they fit in a few KB.
+
+    Long text is truncated and lists and objects emptied, so a well-known kind
+    keeps the members its schema requires (an llm_call its name and model).
+    """
+    fitted: Event = {}
+    budget = FITTED_DATA_BYTES
+    for key, value in data.items() if isinstance(data, Mapping) else ():
+        small = _shrink(value)
+        budget -= len(str(key)) + len(_dumps(small)) + 4
+        if budget < 0:
+            break
+        fitted[str(key)] = small
+    fitted.update(truncated=True, original_bytes=size)
+    return fitted
+
+
+def _shrink(value: Any) -> Any:
+    if isinstance(value, str):
+        return truncate(value, MAX_ID_CHARS)
+    if isinstance(value, list | tuple):
+        return []
+    if isinstance(value, Mapping):
+        return {}
+    if value is None or isinstance(value, int | float):
+        return value
+    return truncate(str(value), MAX_ID_CHARS)
 
 
 # -- task and action scope ---------------------------------------------------
@@ -300,14 +345,15 @@ def llm_call(
     response_preview: str | None,
     metadata: Mapping[str, Any] | None,
 ) -> Event:
+    # A NaN figure is left out, like a missing one: the schema wants numbers there.
     data = drop_none(
         {
             "name": name,
             "model": model,
-            "tokens_in": tokens_in,
-            "tokens_out": tokens_out,
-            "cost": cost,
-            "duration_ms": duration_ms,
+            "tokens_in": _finite(tokens_in),
+            "tokens_out": _finite(tokens_out),
+            "cost": _finite(cost),
+            "duration_ms": _finite(duration_ms),
             "prompt_preview": prompt_preview,
             "response_preview": response_preview,
             "metadata": metadata,
@@ -337,6 +383,86 @@ def kind_event(
         **scope_fields(task, action),
         "payload": {"kind": kind, "summary": summary, "data": data, "tags": tags},
     }
+
+
+# -- direct renderers: JSON text without the event dict, for the hot event types --
+
+_json_string = json.encoder.encode_basestring_ascii  # quoted and escaped, ASCII only
+_INT_OR_NONE = frozenset({int, type(None)})
+_STR_OR_NONE = frozenset({str, type(None)})
+# The last task and action seen and the JSON text of their fields (sender thread only).
+_scope_cache: list[Any] = [None, None, ""]
+
+
+def _scope_json(task: Task | None, action: Action | None) -> str:
+    """``scope_fields`` as JSON members with a trailing comma; events come in runs of one scope."""
+    cached_task, cached_action, text = _scope_cache
+    if task is not cached_task or action is not cached_action:
+        fields = scope_fields(task, action)
+        text = _encode(fields)[1:-1] + "," if fields else ""
+        _scope_cache[:] = [task, action, text]
+    return str(text)
+
+
+def _llm_call_json(
+    seq: int,
+    epoch: float,
+    task: Task | None,
+    action: Action | None,
+    name: Any,
+    model: Any,
+    tokens_in: Any,
+    tokens_out: Any,
+    cost: Any,
+    duration_ms: Any,
+    prompt_preview: Any,
+    response_preview: Any,
+    metadata: Any,
+) -> str | None:
+    """What ``finish(llm_call(...))`` returns, for the usual argument types; else None.
+
+    None (the general path) for metadata, unusual types (bool, NaN, str numbers),
+    a summary over its limit or an event near the payload limit, so truncation
+    and trimming stay in one place.
+    """
+    if (
+        metadata is not None
+        or type(name) is not str
+        or type(model) is not str
+        or type(tokens_in) not in _INT_OR_NONE
+        or type(tokens_out) not in _INT_OR_NONE
+        or type(duration_ms) not in _INT_OR_NONE
+        or type(prompt_preview) not in _STR_OR_NONE
+        or type(response_preview) not in _STR_OR_NONE
+        or not (cost is None or type(cost) is int or (type(cost) is float and math.isfinite(cost)))
+    ):
+        return None
+    summary = llm_summary(name, model, tokens_in, tokens_out, cost)
+    if len(summary) > MAX_SUMMARY_CHARS:
+        return None
+    data = f'"name":{_json_string(name)},"model":{_json_string(model)}'
+    if tokens_in is not None:
+        data += f',"tokens_in":{tokens_in}'
+    if tokens_out is not None:
+        data += f',"tokens_out":{tokens_out}'
+    if cost is not None:
+        data += f',"cost":{cost!r}'
+    if duration_ms is not None:
+        data += f',"duration_ms":{duration_ms}'
+    if prompt_preview is not None:
+        data += f',"prompt_preview":{_json_string(prompt_preview)}'
+    if response_preview is not None:
+        data += f',"response_preview":{_json_string(response_preview)}'
+    text = (
+        f'{{"event_id":"{_ids.as_uuid(seq)}","timestamp":"{format_timestamp(epoch)}",'
+        f'"severity":"info","event_type":"custom",{_scope_json(task, action)}'
+        f'"payload":{{"kind":"llm_call","summary":{_json_string(summary)},'
+        f'"data":{{{data}}},"tags":["llm"]}}}}'
+    )
+    return text if len(text) <= MAX_PAYLOAD_BYTES else None
+
+
+_DIRECT: dict[Builder, Callable[..., str | None]] = {llm_call: _llm_call_json}
 
 
 def narrative(

@@ -61,6 +61,7 @@ class DeliveryStats:
 
     ``queued`` counts events recorded but neither delivered nor dropped yet,
     including those the sender already took off the queue.
+
     ``dropped`` counts lost events by reason: ``queue_full`` (the oldest were
     dropped to make room), ``rejected`` (the server refused them: a 4xx, or
     per-event errors in a 207), ``retries_exhausted`` (the server stayed
@@ -80,6 +81,39 @@ class DeliveryStats:
     @property
     def dropped_total(self) -> int:
         return sum(self.dropped.values())
+
+
+class _Batcher:
+    """One agent's events, passed on in batches within the event-count and body-size limits.
+
+    A batch leaves as soon as it is full, so the delivery thread can post it
+    while the sender encodes the next one.
+    """
+
+    def __init__(
+        self, envelope: str, max_events: int, max_body: int, send: Callable[[Batch], None]
+    ) -> None:
+        self._envelope = envelope
+        self._max_events = max_events
+        self._max_bytes = max_body - len(envelope)
+        self._send = send
+        self._events: list[str] = []
+        self._size = 0
+
+    def add(self, encoded: str) -> None:
+        cost = len(encoded) + 1
+        if self._events and self._size + cost > self._max_bytes:
+            self.close()
+        self._events.append(encoded)
+        self._size += cost
+        if len(self._events) >= self._max_events:
+            self.close()
+
+    def close(self) -> None:
+        """Pass on the events collected so far, if any."""
+        if self._events:
+            self._send((self._envelope, self._events))
+            self._events, self._size = [], 0
 
 
 class BackgroundWorker:
@@ -253,35 +287,37 @@ class BackgroundWorker:
         if not records:
             return
         if self._time_left() == 0.0:  # shutdown's deadline passed: no point encoding
-            self._count_drop("shutdown", len(records))
-            self._settle(len(records))
+            self._drop_taken("shutdown", len(records))
             return
-        by_source: dict[int, tuple[EventSource, list[str]]] = {}
-        finish = _events.finish
+        batchers: dict[int, _Batcher | None] = {}  # by id(source); None: no envelope
+        render = _events.render
         for seq, epoch, source, build, *args in records:
             try:
-                encoded = finish(seq, epoch, build(*args))
+                encoded = render(seq, epoch, build, args)
             except Exception:
                 logger.warning(
                     "could not encode a %s event; dropped", build.__name__, exc_info=True
                 )
-                self._count_drop("unserializable", 1)
-                self._settle(1)
+                self._drop_taken("unserializable", 1)
                 continue
-            entry = by_source.get(id(source))
-            if entry is None:
-                entry = by_source[id(source)] = (source, [])
-            entry[1].append(encoded)
-        for source, events in by_source.values():
-            try:
-                envelope = source.envelope_json()
-            except Exception:
-                logger.warning("could not encode an agent envelope; dropped", exc_info=True)
-                self._count_drop("unserializable", len(events))
-                self._settle(len(events))
-                continue
-            for batch in _batches(events, self._batch_size, MAX_BODY_BYTES - len(envelope)):
-                self._outbox.put((envelope, batch))
+            key = id(source)
+            batcher = batchers[key] if key in batchers else self._batcher_for(source)
+            batchers[key] = batcher
+            if batcher is None:
+                self._drop_taken("unserializable", 1)
+            else:
+                batcher.add(encoded)
+        for batcher in batchers.values():
+            if batcher is not None:
+                batcher.close()
+
+    def _batcher_for(self, source: EventSource) -> _Batcher | None:
+        try:
+            envelope = source.envelope_json()
+        except Exception:
+            logger.warning("could not encode an agent envelope; its events dropped", exc_info=True)
+            return None
+        return _Batcher(envelope, self._batch_size, MAX_BODY_BYTES, self._outbox.put)
 
     def _deliver_batches(self) -> None:
         """The delivery thread: post batches in order; a flush marker is done when reached."""
@@ -374,6 +410,10 @@ class BackgroundWorker:
         with self._lock:
             self._settled += count
 
+    def _drop_taken(self, reason: str, count: int) -> None:
+        self._count_drop(reason, count)
+        self._settle(count)
+
     def _note_error(self, error: str) -> None:
         with self._lock:
             self._last_error = error
@@ -388,23 +428,6 @@ class BackgroundWorker:
     def _lost_total(self) -> int:
         with self._lock:
             return sum(self._dropped.values())
-
-
-def _batches(events: list[str], max_events: int, max_bytes: int) -> list[list[str]]:
-    """Cut events into batches within the event-count and body-size limits."""
-    batches: list[list[str]] = []
-    current: list[str] = []
-    size = 0
-    for encoded in events:
-        cost = len(encoded) + 1
-        if current and (len(current) >= max_events or size + cost > max_bytes):
-            batches.append(current)
-            current, size = [], 0
-        current.append(encoded)
-        size += cost
-    if current:
-        batches.append(current)
-    return batches
 
 
 def _describe(result: SendResult) -> str:
