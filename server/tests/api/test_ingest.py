@@ -198,20 +198,38 @@ def test_sql_metacharacters_in_ids_are_plain_data(
     assert post(app_client, tenant, body(llm(1, task_id=nasty), agent_id=nasty)).status_code == 200
 
 
+class RecordingBroker:
+    """Stands in for the live broker: records what ingest publishes."""
+
+    def __init__(self, subscribers: int) -> None:
+        self.subscribers = subscribers
+        self.published: list[tuple[str, dict[str, Any]]] = []
+
+    def subscriber_count(self, tenant_id: str | None = None) -> int:
+        return self.subscribers
+
+    def publish(self, tenant_id: str, message: dict[str, Any]) -> None:
+        self.published.append((tenant_id, message))
+
+
 def test_ingest_publishes_events_and_transitions_after_commit(
     app_client: TestClient, tenant: TenantKeys
 ) -> None:
-    published: list[tuple[str, dict[str, Any]]] = []
-
-    class Recorder:
-        def publish(self, tenant_id: str, message: dict[str, Any]) -> None:
-            published.append((tenant_id, message))
-
-    app_client.app.state.broker = Recorder()  # type: ignore[attr-defined]
+    broker = RecordingBroker(subscribers=1)
+    app_client.app.state.broker = broker  # type: ignore[attr-defined]
     post(app_client, tenant, body(ev("heartbeat")))
-    kinds = [m["type"] for _, m in published]
+    kinds = [m["type"] for _, m in broker.published]
     assert kinds == ["event", "transition"]
-    assert {t for t, _ in published} == {tenant.tenant_id}
+    assert {t for t, _ in broker.published} == {tenant.tenant_id}
+
+
+def test_ingest_builds_no_live_messages_for_a_tenant_nobody_watches(
+    app_client: TestClient, tenant: TenantKeys
+) -> None:
+    broker = RecordingBroker(subscribers=0)
+    app_client.app.state.broker = broker  # type: ignore[attr-defined]
+    assert post(app_client, tenant, body(ev("heartbeat"))).status_code == 200
+    assert broker.published == []
 
 
 def golden_examples() -> list[Path]:

@@ -216,9 +216,9 @@ def _event(
             "invalid_event_type",
             f"event_type {str(event_type)[:64]!r} is not one of: {', '.join(sorted(EVENT_TYPES))}",
         )
-    fields = {name: _optional_string(raw, name) for name in OPTIONAL_STRINGS}
+    fields = _optional_strings(raw)
     duration = _duration(raw.get("duration_ms"))
-    payload = _payload(raw.get("payload"), event_type, fields["task_id"])
+    payload = _payload(raw.get("payload"), event_type, fields.get("task_id"))
     kind = payload.get("kind") if payload else None
     summary = payload.get("summary") if payload else None
     severity = raw.get("severity")
@@ -231,8 +231,8 @@ def _event(
         ts=ts,
         event_type=event_type,
         severity=severity,
-        agent_id=fields.pop("agent_id") or envelope.agent_id,
-        agent_type=fields.pop("agent_type") or envelope.agent_type,
+        agent_id=fields.pop("agent_id", None) or envelope.agent_id,
+        agent_type=fields.pop("agent_type", None) or envelope.agent_type,
         envelope=envelope,
         duration_ms=duration,
         payload=payload,
@@ -254,6 +254,26 @@ def _required_string(raw: dict[str, Any], name: str) -> str:
             "field_too_long", f"field '{name}' is {len(value)} characters; limit {MAX_ID}"
         )
     return value
+
+
+def _optional_strings(raw: dict[str, Any]) -> dict[str, str]:
+    """The ``OPTIONAL_STRINGS`` that ``raw`` carries (absent or empty ones left out).
+
+    Eleven fields per event on every ingest request: the common case (absent, or a
+    short plain string) is checked inline; anything else takes ``_optional_string``,
+    which rejects it with the precise message.
+    """
+    fields: dict[str, str] = {}
+    for name in OPTIONAL_STRINGS:
+        value = raw.get(name)
+        if value is None:
+            continue
+        if value.__class__ is not str or not value or len(value) > MAX_ID:
+            value = _optional_string(raw, name)
+            if value is None:
+                continue
+        fields[name] = value
+    return fields
 
 
 def _optional_string(raw: dict[str, Any], name: str) -> str | None:
@@ -286,7 +306,8 @@ def _timestamp(value: Any, now: datetime) -> datetime:
             "invalid_timestamp",
             f"timestamp {value!r} has no timezone; send UTC with 'Z' or an offset",
         )
-    ts = ts.astimezone(UTC)
+    if ts.tzinfo is not UTC:  # "Z" parses to UTC itself: no conversion needed
+        ts = ts.astimezone(UTC)
     if ts - now > MAX_FUTURE:
         raise _Reject("invalid_timestamp", f"timestamp {value!r} is more than 1 day in the future")
     return ts
