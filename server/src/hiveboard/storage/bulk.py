@@ -5,13 +5,13 @@ row, a ``construct_params`` call and a generic processor walk — measured as th
 single cost of ingest once statements were built once. ``Bulk`` compiles its statement
 once per dialect, keeps the bind processors of its columns (the same ones SQLAlchemy
 would apply: UTC timestamps, JSON), converts every row with one comprehension and sends
-the lot through ``exec_driver_sql``:
+the lot straight to the driver:
 
-* statements without ``RETURNING`` run as one DB-API ``executemany`` (SQLite steps one
-  prepared statement; psycopg prepares once and pipelines);
-* ``INSERT … RETURNING`` runs as psycopg's ``executemany(returning=True)`` on
-  PostgreSQL, and as one multi-row ``VALUES`` statement per chunk on SQLite (whose
-  ``executemany`` returns no rows).
+* on SQLite, statements without ``RETURNING`` run as one DB-API ``executemany`` (SQLite
+  steps one prepared statement), ``INSERT … RETURNING`` as one multi-row ``VALUES``
+  statement per chunk (``executemany`` returns no rows);
+* on PostgreSQL, every statement runs set-based: ``COPY`` into a staging table, then
+  one statement for all rows (staging.py).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from hiveboard.storage import staging
 from hiveboard.storage.dialect import Prepared
 from hiveboard.storage.types import UTCDateTime
 
@@ -54,6 +55,7 @@ class _Plan:
     head: str | None
     values: str | None
     tail: str | None
+    staged: staging.StagedPlan | None  # PostgreSQL
 
 
 class Bulk:
@@ -75,11 +77,11 @@ class Bulk:
             plan = self._plans[(conn.dialect.name, keys)] = self._plan(conn, keys)
         convert = plan.convert
         params = [convert(row) for row in rows]
+        if plan.staged is not None:
+            return staging.execute(conn, plan.staged, params)
         if plan.head is None:  # no RETURNING: one prepared statement, many parameter sets
             conn.exec_driver_sql(plan.sql, params)
             return []
-        if conn.dialect.name == "postgresql":
-            return self._returning_pg(conn, plan.sql, params)
         # SQLite's executemany drops RETURNING rows: one multi-row VALUES per chunk.
         per = max(1, MAX_PARAMS // max(1, plan.width))
         head, values, tail = plan.head, plan.values or "", plan.tail or ""
@@ -90,23 +92,6 @@ class Bulk:
             out.extend(conn.exec_driver_sql(sql, tuple(v for p in chunk for v in p)))
         return out
 
-    @staticmethod
-    def _returning_pg(conn: Connection, sql: str, params: list[tuple[Any, ...]]) -> list[Any]:
-        """psycopg's ``executemany(returning=True)``: one pipelined, prepared statement.
-
-        (A multi-row VALUES text differs with every row count, and psycopg re-parsed
-        each new text: that was a third of PostgreSQL ingest.)"""
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.executemany(sql, params, returning=True)
-            out: list[Any] = []
-            while True:
-                out.extend(cursor.fetchall())
-                if not cursor.nextset():
-                    return out
-        finally:
-            cursor.close()
-
     def _plan(self, conn: Connection, keys: tuple[str, ...]) -> _Plan:
         dialect = conn.dialect
         stmt = self._prepared(conn)
@@ -114,9 +99,8 @@ class Bulk:
         sql = compiled.string
         if compiled.positional:
             names = list(compiled.positiontup or ())
-        else:
-            names = _NAMED.findall(sql)
-            sql = _NAMED.sub("%s", sql)
+        else:  # pyformat (psycopg): each name once, in order of first use
+            names = list(dict.fromkeys(_NAMED.findall(sql)))
         env: dict[str, Any] = {}
         parts = []
         for i, name in enumerate(names):
@@ -137,8 +121,10 @@ class Bulk:
         # than a generator over (name, processor) pairs, and this runs once per row.
         source = f"def convert(row):\n    return ({', '.join(parts)},)\n"
         exec(compile(source, f"<bulk {stmt.table}>", "exec"), env)
-        head = values = tail = None
-        if compiled.effective_returning:
+        head = values = tail = staged = None
+        if dialect.name == "postgresql":
+            staged = staging.plan(compiled, dialect, names)
+        elif compiled.effective_returning:
             at = sql.index(" VALUES (") + len(" VALUES ")
             depth, end = 0, at
             for end in range(at, len(sql)):
@@ -146,4 +132,4 @@ class Bulk:
                 if depth == 0:
                     break
             head, values, tail = sql[:at], sql[at : end + 1], sql[end + 1 :]
-        return _Plan(sql, len(parts), env["convert"], head, values, tail)
+        return _Plan(sql, len(parts), env["convert"], head, values, tail, staged)

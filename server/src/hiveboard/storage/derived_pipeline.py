@@ -3,9 +3,9 @@
 "Latest" rows are upserts guarded by ``WHERE stored.ts <= new.ts``, so an older event
 delivered late cannot overwrite newer state; only the newest snapshot of a batch is sent
 (through the group's ``WriteBuffer``: one upsert per table for every agent of the group).
-Rollups are additive upserts: each new event adds to its minute bucket exactly once, in
-any order. Statements are built once (``Prepared``); building an upsert per call cost more
-than running it.
+Rollups are additive upserts (also through the ``WriteBuffer``): each new event adds to
+its minute bucket exactly once, in any order. Statements are built once (``Prepared``);
+building an upsert per call cost more than running it.
 """
 
 from __future__ import annotations
@@ -141,7 +141,7 @@ def apply(
     if issue_events:
         _issues(conn, tenant_id, agent_id, issue_events)
         effects.issues_touched = True
-    _rollups(conn, tenant_id, agent_id, evs, tasks)
+    out.extend(_UPSERT_ROLLUPS, _rollups(tenant_id, agent_id, evs, tasks))
     derived_hourly.add(out, tenant_id, agent_id, evs, tasks)
     return effects
 
@@ -280,8 +280,9 @@ def bucket_of(ts: datetime) -> datetime:
 
 
 def _rollups(
-    conn: Connection, tenant_id: str, agent_id: str, evs: list[Event], tasks: TaskEffects
-) -> None:
+    tenant_id: str, agent_id: str, evs: list[Event], tasks: TaskEffects
+) -> list[dict[str, Any]]:
+    """The minute-rollup increments of one agent's new events (each bucket once)."""
     buckets: dict[datetime, dict[str, float]] = defaultdict(
         lambda: dict.fromkeys(ROLLUP_COUNTERS, 0)
     )
@@ -305,8 +306,7 @@ def _rollups(
             b["tokens_in"] += tin
             b["tokens_out"] += tout
             b["cost_usd"] += cost or 0.0
-    rows = [
+    return [
         {"tenant_id": tenant_id, "agent_id": agent_id, "bucket": bucket, **counters}
         for bucket, counters in buckets.items()
     ]
-    _UPSERT_ROLLUPS.execute(conn, rows)

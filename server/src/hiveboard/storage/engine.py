@@ -20,6 +20,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
+from hiveboard.storage import staging
+
 
 class Backend(enum.Enum):
     SQLITE = "sqlite"
@@ -99,7 +101,7 @@ def _sqlite_engine(url: str) -> Engine:
 
 
 def _postgres_engine(url: str, pool_size: int) -> Engine:
-    return create_engine(
+    engine = create_engine(
         url,
         json_serializer=_json_dumps,
         pool_size=pool_size,
@@ -107,3 +109,5 @@ def _postgres_engine(url: str, pool_size: int) -> Engine:
         pool_pre_ping=True,
         connect_args={"options": "-c timezone=UTC"},
     )
+    staging.track_transactions(engine)
+    return engine
