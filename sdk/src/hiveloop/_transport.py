@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
 
 from ._log import logger
 from ._version import __version__
@@ -60,10 +61,11 @@ class HttpTransport:
         self._template = self._prepare_template()
 
     def _prepare_template(self) -> requests.PreparedRequest:
-        """One prepared POST whose copies only get a new body.
+        """One prepared POST, reused for every batch with a new body.
 
         ``Session.post`` re-merges settings, cookies and hooks on every call,
-        which costs more than the request itself on loopback.
+        and even copying a prepared request costs a good part of a loopback
+        request. The worker posts from one delivery thread, so one is enough.
         """
         return self._session.prepare_request(requests.Request("POST", self._url, data=b"{}"))
 
@@ -78,7 +80,8 @@ class HttpTransport:
         session.trust_env = False
         session.mount("http://", HTTPAdapter(pool_connections=1, pool_maxsize=2, max_retries=0))
         session.mount("https://", HTTPAdapter(pool_connections=1, pool_maxsize=2, max_retries=0))
-        session.headers.update(
+        # Only the headers HiveBoard reads: each one is written and parsed per batch.
+        session.headers = CaseInsensitiveDict(
             {
                 "Authorization": f"Bearer {self._api_key}",
                 "Content-Type": "application/json",
@@ -96,18 +99,22 @@ class HttpTransport:
         connect = CONNECT_TIMEOUT if timeout is None else max(0.05, min(CONNECT_TIMEOUT, timeout))
         read = READ_TIMEOUT if timeout is None else max(0.05, min(READ_TIMEOUT, timeout))
         try:
-            request = self._template.copy()
+            request = self._template
             request.body = body
             request.headers["Content-Length"] = str(len(body))
             adapter = self._session.get_adapter(self._url)
             response = adapter.send(request, timeout=(connect, read), proxies=self._session.proxies)
+            status = response.status_code
+            if 200 <= status < 300 and status != 207:
+                response.content  # noqa: B018 (read to the end: the connection goes back to the pool)
+                return SendResult(status)
         except requests.Timeout as exc:
             return SendResult(None, retryable=True, error=f"timeout: {exc}")
         except requests.RequestException as exc:
             return SendResult(None, retryable=True, error=f"connection error: {exc}")
         except Exception as exc:  # the transport never raises into the worker
             return SendResult(None, retryable=True, error=f"unexpected error: {exc!r}")
-        return interpret(response.status_code, response.headers, _json(response), event_count)
+        return interpret(status, response.headers, _json(response), event_count)
 
     def close(self) -> None:
         self._session.close()
