@@ -141,7 +141,13 @@ def _post(
         return 0, b""
 
 
-def run_clients(server: HiveBoardProcess, args: argparse.Namespace, id_base: int) -> dict[str, Any]:
+def run_clients(
+    server: HiveBoardProcess, database: int | None, args: argparse.Namespace, id_base: int
+) -> dict[str, Any]:
+    """Start the clients, let them post for ``args.seconds``, sum up what they saw.
+
+    ``database``: the PostgreSQL server's main process, to measure its CPU too.
+    """
     ctx = mp.get_context("spawn")
     ready, out, go = ctx.Queue(), ctx.Queue(), ctx.Event()
     per_client = int(args.prebuild_rate * args.seconds / args.clients) + 1000
@@ -168,8 +174,12 @@ def run_clients(server: HiveBoardProcess, args: argparse.Namespace, id_base: int
         p.start()
     for _ in procs:
         ready.get(timeout=300)  # every client has built its bodies
+    roots = [server.pid] + ([database] if database else [])
+    cpu, machine = [tree_cpu_seconds(pid) for pid in roots], machine_ticks()
     go.set()
     results = [out.get(timeout=args.seconds + 120)[1] for _ in procs]
+    cpu = [tree_cpu_seconds(pid) - then for pid, then in zip(roots, cpu, strict=True)]
+    machine = [now - then for now, then in zip(machine_ticks(), machine, strict=True)]
     for p in procs:
         p.join(30)
     latencies = [x for r in results for x in r.latencies_ms]
@@ -185,11 +195,49 @@ def run_clients(server: HiveBoardProcess, args: argparse.Namespace, id_base: int
         # The clients share the machine with the server: what they burn is not the server's.
         "client_ms_per_request": client_cpu / max(requests, 1) * 1000,
         "client_cores": client_cpu / elapsed,
+        "server_cores": cpu[0] / elapsed,
+        "database_cores": cpu[1] / elapsed if database else None,
+        # Idle and stolen shares of the machine's CPU during the run: ~0 idle means the
+        # figure is CPU-bound on this machine, and steal is time the host gave elsewhere.
+        "idle_pct": 100 * (machine[3] + machine[4]) / max(sum(machine), 1),
+        "steal_pct": 100 * machine[7] / max(sum(machine), 1),
         "failures": sum(r.failures for r in results),
         "p50_ms": statistics.median(latencies) if latencies else 0.0,
         "p95_ms": sorted(latencies)[int(0.95 * (len(latencies) - 1))] if latencies else 0.0,
         "ran_out": any(r.ran_out for r in results),
     }
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU time (user + system) so far of process ``root`` and all its descendants."""
+    stats: dict[int, list[str]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            stats[int(stat.parent.name)] = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended while we looked
+    children: dict[int, list[int]] = {}
+    for pid, fields in stats.items():
+        children.setdefault(int(fields[1]), []).append(pid)
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        todo.extend(children.get(pid, []))
+        if pid in stats:
+            total += int(stats[pid][11]) + int(stats[pid][12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def postmaster_pid(pg: Any) -> int:
+    """The PostgreSQL server's main process (its backends are its children)."""
+    return int((pg.base / "data" / "postmaster.pid").read_text().split()[0])
+
+
+def machine_ticks() -> list[int]:
+    """The machine's CPU time by state (user, nice, system, idle, iowait, irq, softirq,
+    steal) from /proc/stat, in clock ticks since boot."""
+    first = Path("/proc/stat").read_text().splitlines()[0].split()
+    return [int(x) for x in first[1:9]]
 
 
 def floor_rate(url: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -261,7 +309,8 @@ def bench_http(
             f"{backend}, {workers} worker(s): {args.clients} clients for {args.seconds:g} s ...",
             file=sys.stderr,
         )
-        http = run_clients(server, args, id_base=n * 100)
+        database = postmaster_pid(pg) if backend == "postgres" else None
+        http = run_clients(server, database, args, id_base=n * 100)
         rss = server.rss_bytes("VmHWM")
     finally:
         server.stop()
@@ -335,22 +384,24 @@ def print_table(
     print(
         "| backend | workers | events/s | target | floor events/s | ratio to floor | stored | "
         "bytes/event on disk | request p50 / p95 ms | non-200 | server peak RSS MB | "
-        "client CPU ms/request (cores) |"
+        "server / database CPU cores | client CPU ms/request (cores) | machine idle / steal % |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for backend, r in runs:
         http, floor = r["http"], floors[backend]
         ratio = http["rate"] / floor["rate"] if floor["rate"] else 0.0
         target = TARGETS[backend]
         verdict = "MET" if http["rate"] >= target else "MISSED"
         ratio_verdict = "MET" if ratio >= FLOOR_RATIO_TARGET else "MISSED"
+        database_cores = "-" if http["database_cores"] is None else f"{http['database_cores']:.2f}"
         print(
             f"| {backend} | {r['workers']} | {http['rate']:,.0f} | {target:,.0f} {verdict} "
             f"| {floor['rate']:,.0f} | {ratio:.2f} (>= 0.33 {ratio_verdict}) "
             f"| {r['stored']:,} | {r['size'] / max(r['stored'], 1):,.0f} "
             f"| {http['p50_ms']:.0f} / {http['p95_ms']:.0f} | {http['failures']} "
-            f"| {r['rss'] / 2**20:.0f} "
-            f"| {http['client_ms_per_request']:.2f} ({http['client_cores']:.2f}) |"
+            f"| {r['rss'] / 2**20:.0f} | {http['server_cores']:.2f} / {database_cores} "
+            f"| {http['client_ms_per_request']:.2f} ({http['client_cores']:.2f}) "
+            f"| {http['idle_pct']:.0f} / {http['steal_pct']:.0f} |"
         )
         if http["ran_out"]:
             print(f"  ({backend}: a client ran out of prebuilt bodies; raise --prebuild-rate)")
