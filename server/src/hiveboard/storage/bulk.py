@@ -7,9 +7,13 @@ once per dialect, keeps the bind processors of its columns (the same ones SQLAlc
 would apply: UTC timestamps, JSON), converts every row with one comprehension and sends
 the lot straight to the driver:
 
-* on SQLite, statements without ``RETURNING`` run as one DB-API ``executemany`` (SQLite
-  steps one prepared statement), ``INSERT … RETURNING`` as one multi-row ``VALUES``
-  statement per chunk (``executemany`` returns no rows);
+* on SQLite, every statement runs as one DB-API ``executemany`` (SQLite steps one
+  prepared statement). Its ``executemany`` returns no ``RETURNING`` rows, so an
+  ``INSERT … RETURNING`` instead reads back the rows whose rowid is above the table's
+  largest before the insert: SQLite gives each new row a rowid one above the largest,
+  and the write transaction is the only writer, so those are exactly the rows the
+  insert created, in insert order (a multi-row ``VALUES`` statement was re-parsed for
+  every group and its rows fetched through SQLAlchemy: a tenth of SQLite ingest);
 * on PostgreSQL, every statement runs set-based: ``COPY`` into a staging table, then
   one statement for all rows (staging.py).
 """
@@ -28,9 +32,6 @@ from hiveboard.storage import staging
 from hiveboard.storage.dialect import Prepared
 from hiveboard.storage.types import UTCDateTime
 
-MAX_PARAMS = 30_000
-"""Bound values per statement: below SQLite's 32,766 and PostgreSQL's 65,535."""
-
 _NAMED = re.compile(r"%\(([^)]+)\)s")
 
 
@@ -43,18 +44,15 @@ def _sqlite_utc(value: datetime | None) -> str | None:
         raise ValueError("naive datetime given: HiveBoard stores only aware UTC timestamps")
     if value.tzinfo is not UTC:
         value = value.astimezone(UTC)
-    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+    return value.isoformat(" ", "microseconds")[:-6]  # without "+00:00"
 
 
 @dataclass(frozen=True)
 class _Plan:
-    sql: str  # single row, positional placeholders
-    width: int  # values per row
     convert: Callable[[Mapping[str, Any]], tuple[Any, ...]]  # row -> positional values
-    # For INSERT … RETURNING: the text before and after the one "(?, ?, …)" VALUES group.
-    head: str | None
-    values: str | None
-    tail: str | None
+    sql: str  # SQLite: single row, positional placeholders, no RETURNING
+    newest: str | None  # SQLite INSERT … RETURNING: the largest rowid before the insert
+    returned: str | None  # … and the returned columns of the rows above it
     staged: staging.StagedPlan | None  # PostgreSQL
 
 
@@ -79,18 +77,17 @@ class Bulk:
         params = [convert(row) for row in rows]
         if plan.staged is not None:
             return staging.execute(conn, plan.staged, params)
-        if plan.head is None:  # no RETURNING: one prepared statement, many parameter sets
-            conn.exec_driver_sql(plan.sql, params)
-            return []
-        # SQLite's executemany drops RETURNING rows: one multi-row VALUES per chunk.
-        per = max(1, MAX_PARAMS // max(1, plan.width))
-        head, values, tail = plan.head, plan.values or "", plan.tail or ""
-        out: list[Any] = []
-        for start in range(0, len(params), per):
-            chunk = params[start : start + per]
-            sql = f"{head}{', '.join([values] * len(chunk))}{tail}"
-            out.extend(conn.exec_driver_sql(sql, tuple(v for p in chunk for v in p)))
-        return out
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            if plan.newest is None:
+                cursor.executemany(plan.sql, params)
+                return []
+            newest = cursor.execute(plan.newest).fetchone()[0]
+            cursor.executemany(plan.sql, params)
+            out: list[Any] = cursor.execute(plan.returned, (newest,)).fetchall()
+            return out
+        finally:
+            cursor.close()
 
     def _plan(self, conn: Connection, keys: tuple[str, ...]) -> _Plan:
         dialect = conn.dialect
@@ -121,15 +118,13 @@ class Bulk:
         # than a generator over (name, processor) pairs, and this runs once per row.
         source = f"def convert(row):\n    return ({', '.join(parts)},)\n"
         exec(compile(source, f"<bulk {stmt.table}>", "exec"), env)
-        head = values = tail = staged = None
+        newest = returned = staged = None
         if dialect.name == "postgresql":
             staged = staging.plan(compiled, dialect, names)
         elif compiled.effective_returning:
-            at = sql.index(" VALUES (") + len(" VALUES ")
-            depth, end = 0, at
-            for end in range(at, len(sql)):
-                depth += {"(": 1, ")": -1}.get(sql[end], 0)
-                if depth == 0:
-                    break
-            head, values, tail = sql[:at], sql[at : end + 1], sql[end + 1 :]
-        return _Plan(sql, len(parts), env["convert"], head, values, tail, staged)
+            table = stmt.table.name
+            columns = ", ".join(c.name for c in compiled.effective_returning)
+            sql = sql[: sql.rindex(" RETURNING ")]
+            newest = f"SELECT coalesce(max(rowid), 0) FROM {table}"
+            returned = f"SELECT {columns} FROM {table} WHERE rowid > ? ORDER BY rowid"
+        return _Plan(env["convert"], sql, newest, returned, staged)
