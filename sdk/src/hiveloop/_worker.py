@@ -10,6 +10,7 @@ them; nothing here ever blocks or raises into the caller.
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import threading
@@ -43,7 +44,7 @@ class EventSource(Protocol):
 Record = tuple[Any, ...]
 
 
-Batch = tuple[str, list[str]]  # (agent envelope JSON, event JSON texts)
+Batch = tuple[str, list[str], bytes]  # (agent envelope JSON, event JSON texts, request body)
 
 
 class _FlushMarker:
@@ -112,7 +113,7 @@ class _Batcher:
     def close(self) -> None:
         """Pass on the events collected so far, if any."""
         if self._events:
-            self._send((self._envelope, self._events))
+            self._send((self._envelope, self._events, ingest_body(self._envelope, self._events)))
             self._events, self._size = [], 0
 
 
@@ -328,33 +329,34 @@ class BackgroundWorker:
                     item.complete = self._lost_total() == item.lost_before
                     item.done.set()
                 else:
-                    envelope, events = item
+                    envelope, events, body = item
                     try:
-                        self._deliver(envelope, events)
+                        self._deliver(envelope, events, body)
                     finally:
                         self._settle(len(events))
             except Exception:  # keep delivering whatever one bad batch did
                 logger.exception("hiveloop delivery hit an unexpected error; continuing")
 
-    def _deliver(self, envelope: str, events: list[str]) -> None:
+    def _deliver(self, envelope: str, events: list[str], body: bytes) -> None:
+        """Post one batch (the body is built by the sender, off this thread's critical path)."""
         if self._time_left() == 0.0:
             self._count_drop("shutdown", len(events))
             return
-        body = ('{"envelope":' + envelope + ',"events":[' + ",".join(events) + "]}").encode()
         attempt = 0
         while True:
             result = self._transport.send(body, len(events), self._time_left())
-            logger.debug(
-                "batch of %d events (%d bytes): %s", len(events), len(body), _describe(result)
-            )
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug(
+                    "batch of %d events (%d bytes): %s", len(events), len(body), _describe(result)
+                )
             if result.delivered:
                 self._record_delivery(len(events), result)
                 return
             self._note_error(result.error or "unknown error")
             if result.status == 413 and len(events) > 1:
                 half = len(events) // 2
-                self._deliver(envelope, events[:half])
-                self._deliver(envelope, events[half:])
+                for part in (events[:half], events[half:]):
+                    self._deliver(envelope, part, ingest_body(envelope, part))
                 return
             if not result.retryable:
                 self._error_warning.warn("HiveBoard refused a batch (%s); dropped", result.error)
@@ -428,6 +430,11 @@ class BackgroundWorker:
     def _lost_total(self) -> int:
         with self._lock:
             return sum(self._dropped.values())
+
+
+def ingest_body(envelope: str, events: list[str]) -> bytes:
+    """The ``/v1/ingest`` request body for one agent's encoded events."""
+    return ('{"envelope":' + envelope + ',"events":[' + ",".join(events) + "]}").encode()
 
 
 def _describe(result: SendResult) -> str:
