@@ -65,6 +65,7 @@ ALL_AGENTS = ""
 HOURLY_KEY = ("tenant_id", "hour", "agent_id", "environment", "group_name", "project_id")
 COST_KEY = (*HOURLY_KEY, "model", "cost_source", "task_type")
 AGENT_COST_KEY = HOURLY_KEY[:-1]
+_AGENT_COST_COLUMNS = (*AGENT_COST_KEY, *COST_COUNTERS)
 HOUR = timedelta(hours=1)
 
 Rows = list[dict[str, Any]]
@@ -73,8 +74,8 @@ _I = {name: i for i, name in enumerate(HOURLY_COUNTERS)}
 _EVENTS, _ERRORS, _STARTED = _I["events"], _I["errors"], _I["tasks_started"]
 _COMPLETED, _FAILED = _I["tasks_completed"], _I["tasks_failed"]
 _DUR_SUM, _DUR_COUNT = _I["task_duration_ms_sum"], _I["task_duration_count"]
-_COST_AT = tuple(_I[name] for name in COST_COUNTERS)
-_CALLS, _PRICED, _TIN, _TOUT, _USD = _COST_AT
+_CALLS, _PRICED, _TIN, _TOUT, _USD = (_I[name] for name in COST_COUNTERS)
+_COSTS = slice(_CALLS, _USD + 1)
 _BUCKET0 = _I[DURATION_BUCKETS[0]]
 _HOURLY_ZERO = [0.0 if name == "cost_usd" else 0 for name in HOURLY_COUNTERS]
 
@@ -202,9 +203,14 @@ def _rows(
         fleet_hourly=_dicts(HOURLY_KEY, HOURLY_COUNTERS, tenant_id, ALL_AGENTS, fleet),
         fleet_cost=_dicts(COST_KEY, COST_COUNTERS, tenant_id, ALL_AGENTS, fleet_cost),
         agent_cost=[
-            dict(zip(AGENT_COST_KEY, (tenant_id, hour, agent_id, env, group), strict=True))
-            | dict(zip(COST_COUNTERS, (acc[i] for i in _COST_AT), strict=False))
-            for (hour, env, group, _all), acc in every_project.items()
+            dict(
+                zip(
+                    _AGENT_COST_COLUMNS,
+                    (tenant_id, h, agent_id, env, group, *acc[_COSTS]),
+                    strict=True,
+                )
+            )
+            for (h, env, group, _all), acc in every_project.items()
             if acc[_CALLS]
         ],
     )
@@ -229,9 +235,9 @@ def _dicts(
     accs: Mapping[tuple[Any, ...], list[Any]],
 ) -> Rows:
     """Parameter dicts (same keys in each) from accumulators keyed (hour, *rest)."""
+    names = (*key_names, *counters)
     return [
-        dict(zip(key_names, (tenant_id, k[0], agent_id, *k[1:]), strict=True))
-        | dict(zip(counters, acc, strict=True))
+        dict(zip(names, (tenant_id, k[0], agent_id, *k[1:], *acc), strict=True))
         for k, acc in accs.items()
     ]
 
@@ -258,7 +264,7 @@ def merge(*parts: Rows) -> Rows:
 
 
 def _merged(key_cols: tuple[str, ...], rows: Iterable[Mapping[str, Any]]) -> Rows:
-    """``rows`` with each key once (counters added), in key order."""
+    """Copies of ``rows`` with each key once (counters added), in key order."""
     out: dict[tuple[Any, ...], dict[str, Any]] = {}
     for row in rows:
         key = tuple(row[c] for c in key_cols)
@@ -292,14 +298,24 @@ class SharedUpsert(Bulk):
     the order makes concurrent PostgreSQL transactions take the row locks in one order.
     """
 
-    __slots__ = ("_key",)
+    __slots__ = ("_counters", "_key")
 
     def __init__(self, table: Table, key: tuple[str, ...], counters: Sequence[str]) -> None:
         super().__init__(_additive(table, key, counters))
         self._key = key
+        self._counters = counters
 
     def execute(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
-        return super().execute(conn, _merged(self._key, rows))
+        """Fold and sort, then run (the rows are the buffer's own: folded in place)."""
+        key_cols = self._key
+        out: dict[tuple[Any, ...], Any] = {}
+        for row in rows:
+            key = tuple(row[c] for c in key_cols)
+            into = out.setdefault(key, row)
+            if into is not row:
+                for name in self._counters:
+                    into[name] += row[name]
+        return super().execute(conn, [out[k] for k in sorted(out)])
 
 
 UPSERT_HOURLY = Bulk(_additive(hourly_rollups, HOURLY_KEY, HOURLY_COUNTERS))
