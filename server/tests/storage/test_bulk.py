@@ -1,9 +1,11 @@
 """Bulk statements behave like ``executemany`` on both backends, whatever the rows repeat.
 
-On PostgreSQL a ``Bulk`` runs set-based (``COPY`` into a staging table, one statement):
-rows repeating a key must still apply one after the other, in order, as they would row
-by row, and a staging table created by a transaction that rolled back must not be
-taken for granted afterwards.
+On PostgreSQL a ``Bulk`` of enough rows runs set-based (``COPY`` into a staging table,
+one statement): rows repeating a key must still apply one after the other, in order, as
+they would row by row, a stage used twice in a transaction must start empty, and a
+staging table created by a transaction that rolled back must not be taken for granted
+afterwards. Every test runs with both PostgreSQL paths (staged even for one row, and row
+by row as usual for so few rows).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 import pytest
 from hbtest import T0, TenantKeys
+from hiveboard.storage import staging
 from hiveboard.storage.bulk import Bulk
 from hiveboard.storage.sql import SqlStorage
 from hiveboard.storage.tables import events, queue_snapshots, rollups
@@ -48,6 +51,12 @@ _INSERT_EVENTS = Bulk(
         .returning(events.c.event_id, events.c.summary)
     )
 )
+
+
+@pytest.fixture(autouse=True, params=["staged", "row-by-row"])
+def pg_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    if request.param == "staged":
+        monkeypatch.setattr(staging, "STAGE_MIN_ROWS", 1)
 
 
 def _rollup(tid: str, agent: str, n: int) -> dict[str, Any]:

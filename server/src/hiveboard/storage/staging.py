@@ -8,18 +8,15 @@ third of ours. Instead each ``Bulk`` statement gets a session-local staging tabl
 parameter; a group's rows are copied into it (psycopg formats ``COPY`` rows in C) and
 one set-based statement reads them back::
 
-    WITH s AS (DELETE FROM pg_temp.stage RETURNING *)
-    INSERT INTO t (…) SELECT s.c0, s.c1, … FROM s ORDER BY s.n ON CONFLICT …
+    INSERT INTO t (…) SELECT s.c0, s.c1, … FROM pg_temp.stage AS s ORDER BY s.n ON CONFLICT …
+    UPDATE t SET a = s.c0, … FROM pg_temp.stage AS s WHERE t.k = s.c5 …
 
-    WITH s AS (DELETE FROM pg_temp.stage RETURNING *)
-    UPDATE t SET a = s.c0, … FROM s WHERE t.k = s.c5 …
-
-The ``DELETE`` leaves the stage empty for the next use in the same transaction, and
 ``ORDER BY s.n`` keeps the caller's row order (rows are inserted, and row locks taken,
-in that order). One statement must not touch a row twice (``ON CONFLICT DO UPDATE``
-refuses; ``UPDATE … FROM`` would apply only one of the rows), so rows repeating a key
-go to a later statement: the n-th row of each key runs in the n-th statement, which is
-exactly the order ``executemany`` would have applied them in.
+in that order). A stage used a second time in one transaction is emptied first. One
+statement must not touch a row twice (``ON CONFLICT DO UPDATE`` refuses; ``UPDATE …
+FROM`` would apply only one of the rows), so rows repeating a key go to a later
+statement: the n-th row of each key runs in the n-th statement, which is exactly the
+order ``executemany`` would have applied them in.
 """
 
 from __future__ import annotations
@@ -43,6 +40,11 @@ _STAGES = "hiveboard_stages"
 """Key in the DB-API connection's ``info``: staging tables its session has (committed)."""
 _NEW_STAGES = "hiveboard_new_stages"
 """… and those created by the transaction in progress (gone again if it rolls back)."""
+_USED_STAGES = "hiveboard_used_stages"
+"""… and those the transaction in progress has filled (to empty before the next use)."""
+
+STAGE_MIN_ROWS = 20
+"""Statements with fewer rows run row by row (see ``execute``)."""
 
 _numbers = itertools.count()
 
@@ -54,8 +56,10 @@ class StagedPlan:
     stage: str
     create: str
     copy: str
+    clear: str
     sql: str
     key: tuple[int, ...]  # parameter positions that must not repeat within one statement
+    direct: str  # the statement itself, positional placeholders: for a few rows
 
 
 def plan(compiled: SQLCompiler, dialect: Dialect, names: Sequence[str]) -> StagedPlan:
@@ -67,16 +71,20 @@ def plan(compiled: SQLCompiler, dialect: Dialect, names: Sequence[str]) -> Stage
     columns = ", ".join(f"{column_of[n]} {t}" for n, t in zip(names, types, strict=True))
     create = f"CREATE TEMP TABLE IF NOT EXISTS {stage} (n integer, {columns}) ON COMMIT DELETE ROWS"
     sql = compiled.string
+    if len(_NAMED.findall(sql)) != len(names):
+        raise ValueError("a staged statement uses each parameter once")
 
     def staged(text: str) -> str:
         return _NAMED.sub(lambda m: f"s.{column_of[m.group(1)]}", text)
+
+    source = f"pg_temp.{stage} AS s"
 
     if isinstance(stmt, Insert):
         head = sql.index(" VALUES (")
         at = head + len(" VALUES ")
         end = _closing(sql, at)
         values = staged(sql[at + 1 : end])
-        body = f"{sql[:head]} SELECT {values} FROM s ORDER BY s.n{staged(sql[end + 1 :])}"
+        body = f"{sql[:head]} SELECT {values} FROM {source} ORDER BY s.n{staged(sql[end + 1 :])}"
         # Only DO UPDATE minds a repeated key (DO NOTHING simply skips the second row).
         clause = stmt._post_values_clause
         targets = (
@@ -85,7 +93,7 @@ def plan(compiled: SQLCompiler, dialect: Dialect, names: Sequence[str]) -> Stage
         key_names = [c if isinstance(c, str) else c.key for c in targets or ()]
     elif isinstance(stmt, Update):
         where = sql.index(" WHERE ")
-        body = f"{staged(sql[:where])} FROM s{staged(sql[where:])}"
+        body = f"{staged(sql[:where])} FROM {source}{staged(sql[where:])}"
         key_names = _NAMED.findall(sql[where:])
     else:
         raise TypeError(f"cannot stage {type(stmt).__name__}")
@@ -94,8 +102,10 @@ def plan(compiled: SQLCompiler, dialect: Dialect, names: Sequence[str]) -> Stage
         stage=stage,
         create=create,
         copy=f"COPY pg_temp.{stage} FROM STDIN",
-        sql=f"WITH s AS (DELETE FROM pg_temp.{stage} RETURNING *) {body}",
+        clear=f"DELETE FROM pg_temp.{stage}",
+        sql=body,
         key=key,
+        direct=_NAMED.sub("%s", sql),
     )
 
 
@@ -110,10 +120,18 @@ def _closing(sql: str, at: int) -> int:
 
 
 def execute(conn: Connection, staged: StagedPlan, params: list[tuple[Any, ...]]) -> list[Any]:
-    """Copy ``params`` into the stage and run the statement; the rows it returned."""
+    """Copy ``params`` into the stage and run the statement; the rows it returned.
+
+    Fewer than ``STAGE_MIN_ROWS`` rows go row by row instead (one pipelined, prepared
+    ``executemany``): a ``COPY`` costs two round trips of its own, which only pays off
+    for enough rows, and most statements of a small group have only a few.
+    """
+    if len(params) < STAGE_MIN_ROWS:
+        return _row_by_row(conn, staged.direct, params)
     dbapi = conn.connection
     made: set[str] = dbapi.info.setdefault(_STAGES, set())
     new: set[str] = dbapi.info.setdefault(_NEW_STAGES, set())
+    used: set[str] = dbapi.info.setdefault(_USED_STAGES, set())
     if staged.stage not in made and staged.stage not in new:
         conn.exec_driver_sql(staged.create)
         new.add(staged.stage)
@@ -121,6 +139,9 @@ def execute(conn: Connection, staged: StagedPlan, params: list[tuple[Any, ...]])
     out: list[Any] = []
     try:
         for part in _rounds(params, staged.key):
+            if staged.stage in used:
+                cursor.execute(staged.clear)
+            used.add(staged.stage)
             with cursor.copy(staged.copy) as copy:
                 for n, row in enumerate(part):
                     copy.write_row((n, *row))
@@ -133,6 +154,20 @@ def execute(conn: Connection, staged: StagedPlan, params: list[tuple[Any, ...]])
     finally:
         cursor.close()
     return out
+
+
+def _row_by_row(conn: Connection, sql: str, params: list[tuple[Any, ...]]) -> list[Any]:
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(sql, params, returning=True)
+        out: list[Any] = []
+        while True:
+            if cursor.description is not None:
+                out.extend(cursor.fetchall())
+            if not cursor.nextset():
+                return out
+    finally:
+        cursor.close()
 
 
 def _rounds(params: list[tuple[Any, ...]], key: tuple[int, ...]) -> list[list[tuple[Any, ...]]]:
@@ -151,11 +186,13 @@ def _rounds(params: list[tuple[Any, ...]], key: tuple[int, ...]) -> list[list[tu
 
 
 def track_transactions(engine: Engine) -> None:
-    """Keep the staging tables a transaction created once it commits, not if it rolls back."""
+    """Keep the staging tables a transaction created once it commits, not if it rolls back;
+    either way the next transaction finds every stage empty."""
 
     @event.listens_for(engine, "commit")
     def _keep(conn: Connection) -> None:
         info = conn.connection.info
+        info.pop(_USED_STAGES, None)
         new = info.pop(_NEW_STAGES, None)
         if new:
             info.setdefault(_STAGES, set()).update(new)
@@ -164,3 +201,4 @@ def track_transactions(engine: Engine) -> None:
     def _forget(conn: Connection) -> None:
         if not conn.invalidated:
             conn.connection.info.pop(_NEW_STAGES, None)
+            conn.connection.info.pop(_USED_STAGES, None)
