@@ -35,16 +35,28 @@ from hiveboard.storage.types import UTCDateTime
 _NAMED = re.compile(r"%\(([^)]+)\)s")
 
 
+_last_utc: tuple[datetime | None, str | None] = (None, None)
+
+
 def _sqlite_utc(value: datetime | None) -> str | None:
     """``UTCDateTime`` + SQLite ``DATETIME`` binding in one step (same text, same checks):
-    the two generic processors were the largest part of converting a row."""
+    the two generic processors were the largest part of converting a row.
+
+    The last value is remembered: consecutive rows often repeat one object (every event
+    of a batch has the same ``received_at``). One tuple, read and replaced whole, so
+    threads sharing it can only miss, never mix two values."""
+    global _last_utc
+    last = _last_utc
+    if value is last[0]:
+        return last[1]
     if value is None:
         return None
     if value.tzinfo is None:
         raise ValueError("naive datetime given: HiveBoard stores only aware UTC timestamps")
-    if value.tzinfo is not UTC:
-        value = value.astimezone(UTC)
-    return value.isoformat(" ", "microseconds")[:-6]  # without "+00:00"
+    utc = value if value.tzinfo is UTC else value.astimezone(UTC)
+    text = utc.isoformat(" ", "microseconds")[:-6]  # without "+00:00"
+    _last_utc = (value, text)
+    return text
 
 
 @dataclass(frozen=True)
