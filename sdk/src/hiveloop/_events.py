@@ -171,17 +171,19 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def render(seq: int, epoch: float, build: Builder, args: tuple[Any, ...] | list[Any]) -> str:
-    """One queued record as event JSON.
+def render(record: tuple[Any, ...]) -> str:
+    """One queued record ``(seq, epoch, source, builder, *args)`` as event JSON.
 
     A builder with a direct renderer (the frequent ``llm_call``) is written
-    straight to text; anything its renderer declines takes the general path.
+    straight to text, from the record as it is (no argument list per event);
+    anything its renderer declines takes the general path.
     """
-    direct = _DIRECT.get(build)
+    direct = _DIRECT.get(record[3])
     if direct is not None:
-        text = direct(seq, epoch, *args)
+        text = direct(*record)
         if text is not None:
             return text
+    seq, epoch, _source, build, *args = record
     return finish(seq, epoch, build(*args))
 
 
@@ -407,6 +409,8 @@ def _scope_json(task: Task | None, action: Action | None) -> str:
 def _llm_call_json(
     seq: int,
     epoch: float,
+    _source: object,
+    _build: object,
     task: Task | None,
     action: Action | None,
     name: Any,

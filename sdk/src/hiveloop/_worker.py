@@ -292,18 +292,23 @@ class BackgroundWorker:
             return
         batchers: dict[int, _Batcher | None] = {}  # by id(source); None: no envelope
         render = _events.render
-        for seq, epoch, source, build, *args in records:
+        last_source: object = None
+        batcher: _Batcher | None = None
+        for record in records:
             try:
-                encoded = render(seq, epoch, build, args)
+                encoded = render(record)
             except Exception:
                 logger.warning(
-                    "could not encode a %s event; dropped", build.__name__, exc_info=True
+                    "could not encode a %s event; dropped", record[3].__name__, exc_info=True
                 )
                 self._drop_taken("unserializable", 1)
                 continue
-            key = id(source)
-            batcher = batchers[key] if key in batchers else self._batcher_for(source)
-            batchers[key] = batcher
+            source = record[2]
+            if source is not last_source:  # records come in runs of one agent
+                key = id(source)
+                batcher = batchers[key] if key in batchers else self._batcher_for(source)
+                batchers[key] = batcher
+                last_source = source
             if batcher is None:
                 self._drop_taken("unserializable", 1)
             else:
