@@ -291,7 +291,7 @@ def bench_http(
     backend: str, workers: int | None, pg: Any, workdir: Path, args: argparse.Namespace, n: int
 ) -> dict[str, Any]:
     """One fresh server with ``workers`` processes (None: its default) under the clients."""
-    from hiveboard.config import default_workers
+    from hiveboard.config import load_settings
 
     name = f"{backend}-http-{n}"
     data_dir = workdir / name
@@ -299,7 +299,7 @@ def bench_http(
         url = create_pg_database(pg.url("postgres"), name.replace("-", "_"))
     else:
         url = f"sqlite:///{data_dir / 'hiveboard.db'}"
-    workers = workers or default_workers(url)
+    workers = workers or load_settings().workers
     env = {"HIVEBOARD_RATE_LIMIT_PER_KEY": "0"}
     server = HiveBoardProcess.start(
         data_dir, database_url=url if backend == "postgres" else None, env=env, workers=workers

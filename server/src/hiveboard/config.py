@@ -8,7 +8,6 @@ accepted values, instead of surfacing later as a confusing runtime failure.
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 from pathlib import Path
 from typing import Any, Literal
@@ -57,9 +56,11 @@ class Settings(BaseSettings):
     """Ingest requests per second allowed per API key on this host (burst: twice that);
     0 disables. With several worker processes each enforces its share (``rate_limit_share``)."""
 
-    workers: int | None = Field(default=None, ge=1, le=64)
-    """Server processes of ``hiveboard serve``. Default: ``default_workers`` for the
-    backend (1 on SQLite, one per CPU on PostgreSQL)."""
+    workers: int = Field(default=1, ge=1, le=64)
+    """Server processes of ``hiveboard serve``. One by default on both backends: with
+    today's write path a second process measured no faster on SQLite (one writer at a
+    time) and slower on PostgreSQL (the server process waits on the database, it does
+    not run out of CPU); docs/server.md, "Worker processes"."""
 
     retention_days: int = Field(default=30, ge=0)
     """Raw events older than this may be pruned; 0 keeps everything."""
@@ -106,19 +107,13 @@ class Settings(BaseSettings):
         return make_url(self.effective_database_url).render_as_string(hide_password=True)
 
     @property
-    def effective_workers(self) -> int:
-        """How many server processes ``hiveboard serve`` runs: the setting, or the default."""
-        return self.workers or default_workers(self.effective_database_url)
-
-    @property
     def rate_limit_share(self) -> float:
         """This process's part of the per-key rate: the host's limit split across its workers.
 
         A key's connections land on any worker, so each enforcing the whole rate would let a
-        key through N times over. Outside ``hiveboard serve --workers`` (tests, an embedding
-        app) ``workers`` is unset and one process enforces the whole rate.
+        key through N times over.
         """
-        return self.rate_limit_per_key / (self.workers or 1)
+        return self.rate_limit_per_key / self.workers
 
     def worker_environment(self) -> dict[str, str]:
         """``HIVEBOARD_*`` variables that rebuild these settings in a worker process.
@@ -165,19 +160,6 @@ class Settings(BaseSettings):
                 yield name, self.printable_database_url
             else:
                 yield name, value
-
-
-def default_workers(database_url: str) -> int:
-    """Server processes when ``HIVEBOARD_WORKERS`` is unset: the fastest measured choice.
-
-    SQLite lets one process write at a time and a process that finds the lock taken
-    sleeps in growing steps (its busy handler), so a second process makes ingest slower,
-    not faster (docs/server.md, "Worker processes"). PostgreSQL takes concurrent writers:
-    one process per CPU lets HTTP parsing and validation use every core.
-    """
-    if make_url(database_url).get_backend_name() == "sqlite":
-        return 1
-    return max(1, os.cpu_count() or 1)
 
 
 def load_settings(**overrides: Any) -> Settings:
