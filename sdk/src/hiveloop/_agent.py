@@ -75,7 +75,8 @@ class Agent:
     def _emit(self, build: _events.Builder, args: tuple[Any, ...]) -> int:
         """Queue a record for the sender; returns its id number. The hot path: keep it tiny."""
         seq = _ids.next_seq()
-        self._submit((seq, time.time(), self, build, *args))
+        # Concatenation, not (..., *args): that builds a list first, twice the cost.
+        self._submit((seq, time.time(), self, build) + args)  # noqa: RUF005
         return seq
 
     def envelope_json(self) -> str:
