@@ -29,8 +29,8 @@ RETRY_DELAYS: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0)
 MAX_BODY_BYTES = 900_000  # under the server's 1 MB, leaving room for the envelope
 DRAIN_CHUNK = 5_000
 # Encoded batches waiting for the delivery thread. One is enough to keep both
-# stages busy; more would only let the sender hold the GIL longer while the
-# delivery thread waits to read its answer.
+# stages busy (measured: more did not deliver faster, and would keep more
+# events off the bounded queue).
 PIPELINE_DEPTH = 1
 # Records the sender encodes between two offers of the GIL (about 0.1 ms of work).
 YIELD_EVERY = 32
