@@ -14,25 +14,31 @@ with traffic. So every new event also adds, exactly once, to
 * ``agent_cost_rollups``: the same sums per (hour, agent, environment, group) for the
   agent-hours that had calls: narrow rows, one per agent and hour, for the cost by agent.
 
-Both also get *fleet rows* (agent, environment and group ``ALL_AGENTS``): the
-``ALL_PROJECTS`` hourly row of the whole fleet, and the cost of the whole fleet per
-project, model, source and task type. A day of fleet metrics then reads 24 rows, and a
-day of fleet cost a few hundred, instead of one per agent and combination (which at
-10 M events was 8,000 rows an hour). ``ALL_AGENTS`` is "", which no agent id can be,
-and it sorts first: an hour's fleet rows are the first rows of that hour in both keys.
+``hourly_rollups`` and ``cost_rollups`` also get *fleet rows* (agent, environment and
+group ``ALL_AGENTS``): the ``ALL_PROJECTS`` hourly row of the whole fleet, and the cost
+of the whole fleet per project, model, source and task type. A day of fleet metrics then
+reads 24 rows, and a day of fleet cost about 160 an hour at the bench's mix, instead of
+one per agent and combination (8,000 an hour at 10 M events). ``ALL_AGENTS`` is "",
+which no agent id can be, and it sorts first: an hour's fleet rows are the first rows of
+that hour in both keys.
 
 Every upsert is additive, so events may arrive in any order. Per-agent rows are keyed
 by agent: on PostgreSQL the agent row lock that ingest already holds serialises every
 writer of such a row. Fleet rows are shared by every writer, so their statement folds
 the rows of all the agents of a round into one per key and writes them in key order:
-concurrent transactions lock them in one order and wait for each other instead of
-deadlocking.
+concurrent rounds lock them in one order and wait for each other. (Two groups of
+several rounds each could still cross; PostgreSQL then aborts one and the group writer
+retries its batches one by one.)
 
 Ingest hands the increments to the group's ``WriteBuffer`` (:func:`add`): one
 ``executemany`` per statement for every agent of the round, through statements built
 once per dialect (``Bulk``: no RETURNING, so one DB-API ``executemany`` that steps the
 rows in order). :func:`rows_for` counts into plain lists per key and builds the dicts
-only once per row: it runs for every event, so its per-event work is kept minimal.
+only once per row: it runs for every event. Measured against the version without fleet
+rows (CPU time of the writer thread, SQLite): ``rows_for`` about 2.4x cheaper; with
+the fleet upserts, this module's share of ingest about 15 % lower for grouped requests
+(100-event bodies of many agents, as the server gets them) and about even for one
+500-event batch of one agent per transaction, where no fleet row folds.
 """
 
 from __future__ import annotations

@@ -111,13 +111,20 @@ def rollup_query(
     return query.group_by(*(t.c[k] for k in keys))
 
 
+def _dicts(conn: Connection, query: Select[Any]) -> list[dict[str, Any]]:
+    """The rows of ``query`` as plain dicts (built in one pass, not row by row through
+    SQLAlchemy's row mappings: a summary reads hundreds of grouped rows)."""
+    result = conn.execute(query)
+    names = list(result.keys())
+    return [dict(zip(names, row, strict=True)) for row in result.all()]
+
+
 def _from_rollups(
     conn: Connection, scope: Scope, hours: Hours, keys: list[str]
 ) -> Iterator[dict[str, Any]]:
     """Sums per ``keys`` over whole hours of ``cost_rollups``."""
     fleet = fleet_wide(scope) and "agent_id" not in keys
-    for row in conn.execute(rollup_query(cost_rollups, scope, hours, keys, SUMS, fleet)):
-        out = dict(row._mapping)
+    for out in _dicts(conn, rollup_query(cost_rollups, scope, hours, keys, SUMS, fleet)):
         for k in NULLABLE_KEYS.intersection(keys):
             out[k] = out[k] or None
         yield out
@@ -137,8 +144,7 @@ def _from_hourly(
     query = rollup_query(h, scope, hours, keys, SUMS, fleet)
     if scope.project_id is None:
         query = query.where(h.c.project_id == ALL_PROJECTS)
-    for row in conn.execute(query):
-        yield dict(row._mapping)
+    yield from _dicts(conn, query)
 
 
 def _by_agent(conn: Connection, scope: Scope, hours: Hours) -> Iterator[dict[str, Any]]:
@@ -148,8 +154,7 @@ def _by_agent(conn: Connection, scope: Scope, hours: Hours) -> Iterator[dict[str
         yield from _from_hourly(conn, scope, hours, ["agent_id"])
         return
     query = rollup_query(agent_cost_rollups, scope, hours, ["agent_id"], SUMS, fleet=False)
-    for row in conn.execute(query):
-        yield dict(row._mapping)
+    yield from _dicts(conn, query)
 
 
 def _from_calls(
@@ -168,8 +173,7 @@ def _from_calls(
     )
     bounded = replace(scope, since=since, until=until)
     query = where_scope(query, c, bounded, time_column=c.c.ts).group_by(*cols)
-    for row in conn.execute(query):
-        yield dict(row._mapping)
+    yield from _dicts(conn, query)
 
 
 def _count_calls(conn: Connection, tenant_id: str, since: datetime, until: datetime) -> int:
@@ -202,9 +206,10 @@ def cost_summary(conn: Connection, scope: Scope, top: int = 50) -> dict[str, Any
     """Totals and breakdowns by source, model, agent, task type and project.
 
     Whole hours: one grouped pass over ``cost_rollups`` for every dimension but the
-    agent, and one over ``agent_cost_rollups`` for the agents. Edges: one grouped pass per range of
-    calls, added or subtracted (see :func:`plan_edges`). The breakdowns are folded from
-    those rows here; a group whose calls all cancel out is dropped.
+    agent, and one over ``agent_cost_rollups`` for the agents. Edges: the same two
+    groupings per range of calls, added or subtracted (see :func:`plan_edges`). The
+    breakdowns are folded from those rows here; a group whose calls all cancel out is
+    dropped.
     """
     assert scope.since is not None and scope.until is not None
     empty = {"llm_calls": 0, "cost_usd": 0.0, "tokens_in": 0, "tokens_out": 0, "priced_calls": 0}
@@ -220,16 +225,16 @@ def cost_summary(conn: Connection, scope: Scope, top: int = 50) -> dict[str, Any
             for acc in ([total] if with_total else []) + accs:
                 _add(acc, m, sign)
 
-    everything = list(COST_DIMENSIONS)
+    but_agent = [n for n in COST_DIMENSIONS if n != "by_agent"]
+    keys = [COST_DIMENSIONS[n] for n in but_agent]
     whole, edges = split_window(scope.since, scope.until)
     hours, ranges = plan_edges(conn, scope, edges)
     if whole is not None:
         hours += hour_list(*whole)
-    for a, b, sign in ranges:
-        fold(_from_calls(conn, scope, a, b, list(COST_DIMENSIONS.values())), everything, True, sign)
+    for a, b, sign in ranges:  # two passes: grouped by agent too, calls hardly fold at all
+        fold(_from_calls(conn, scope, a, b, keys), but_agent, True, sign)
+        fold(_from_calls(conn, scope, a, b, ["agent_id"]), ["by_agent"], False, sign)
     if hours:
-        but_agent = [n for n in everything if n != "by_agent"]
-        keys = [COST_DIMENSIONS[n] for n in but_agent]
         fold(_from_rollups(conn, scope, sorted(hours), keys), but_agent, True, 1)
         fold(_by_agent(conn, scope, sorted(hours)), ["by_agent"], False, 1)
 
