@@ -83,6 +83,18 @@ def test_batches_respect_batch_size_and_group_by_agent(recorder: IngestRecorder)
     assert client.stats().sent == 52
 
 
+def test_batches_stay_under_the_body_size_limit(recorder: IngestRecorder) -> None:
+    client = hiveloop.init(api_key="hb_x", endpoint=recorder.url, flush_interval=30)
+    agent = client.agent("bulky", heartbeat_interval=0)
+    for n in range(40):  # about 30 KB each: 1.2 MB in all, over one body's limit
+        agent.llm_call(f"c{n}", "m", prompt_preview="p" * 30_000)
+    assert client.flush(10)
+    sizes = [len(r.body) for r in recorder.wait_for_requests(1) if r.path == "/v1/ingest"]
+    assert len(sizes) >= 2 and max(sizes) < 1_000_000
+    assert sum(len(body["events"]) for body in recorder.bodies()) == 41
+    assert client.stats().sent == 41
+
+
 def test_a_full_batch_is_sent_without_waiting_for_the_interval(recorder: IngestRecorder) -> None:
     client = hiveloop.init(api_key="hb_x", endpoint=recorder.url, batch_size=5, flush_interval=60)
     agent = client.agent("eager", heartbeat_interval=0)
