@@ -43,6 +43,19 @@ _NEW_STAGES = "hiveboard_new_stages"
 _USED_STAGES = "hiveboard_used_stages"
 """… and those the transaction in progress has filled (to empty before the next use)."""
 
+_BINARY_TYPES = {
+    "BIGINT": "int8",
+    "BOOLEAN": "bool",
+    "FLOAT": "float8",
+    "INTEGER": "int4",
+    "JSONB": "jsonb",
+    "TEXT": "text",
+    "TIMESTAMP WITH TIME ZONE": "timestamptz",
+    "VARCHAR": "varchar",
+}
+"""psycopg's names for the column types of our tables: rows are copied in binary, so the
+server parses no timestamps or numbers (text ``COPY`` parsing was a third of its work)."""
+
 STAGE_MIN_ROWS = 20
 """Statements with fewer rows run row by row (see ``execute``)."""
 
@@ -56,6 +69,7 @@ class StagedPlan:
     stage: str
     create: str
     copy: str
+    types: tuple[str, ...]  # of the copied columns, as psycopg names them (binary COPY)
     clear: str
     sql: str
     key: tuple[int, ...]  # parameter positions that must not repeat within one statement
@@ -101,7 +115,8 @@ def plan(compiled: SQLCompiler, dialect: Dialect, names: Sequence[str]) -> Stage
     return StagedPlan(
         stage=stage,
         create=create,
-        copy=f"COPY pg_temp.{stage} FROM STDIN",
+        copy=f"COPY pg_temp.{stage} FROM STDIN (FORMAT BINARY)",
+        types=("int4", *(_BINARY_TYPES[t.split("(")[0]] for t in types)),
         clear=f"DELETE FROM pg_temp.{stage}",
         sql=body,
         key=key,
@@ -143,6 +158,7 @@ def execute(conn: Connection, staged: StagedPlan, params: list[tuple[Any, ...]])
                 cursor.execute(staged.clear)
             used.add(staged.stage)
             with cursor.copy(staged.copy) as copy:
+                copy.set_types(staged.types)
                 for n, row in enumerate(part):
                     copy.write_row((n, *row))
             cursor.execute(staged.sql, prepare=True)
