@@ -93,6 +93,7 @@ def serve(
 
 
 def _uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """What one process and several share, so the two ways to serve cannot drift apart."""
     return {
         "host": settings.host,
         "port": settings.port,
