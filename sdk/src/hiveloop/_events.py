@@ -109,10 +109,9 @@ def _make_encode() -> Callable[[Any], str]:
     after a failed call; a cycle still fails, with RecursionError). ASCII output,
     so a string's length is its size in bytes.
     """
-    fallback = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=str)
     make = getattr(json.encoder, "c_make_encoder", None)
     if make is None:  # an interpreter without the C accelerator
-        return fallback.encode
+        return json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=str).encode
     encoder = make(
         None, str, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, False
     )
