@@ -108,6 +108,8 @@ WINDOWS = [
     (T0 + timedelta(minutes=50), T0 + timedelta(hours=2, minutes=10)),  # add both edges
     (T0 + timedelta(minutes=10), T0 + timedelta(minutes=20)),  # inside one hour
     (T0 + timedelta(minutes=1), T0 + timedelta(minutes=59)),  # one hour, subtract around
+    (T0 + timedelta(minutes=50), T0 + timedelta(hours=1, minutes=15)),  # across one boundary
+    (T0 + timedelta(minutes=5), T0 + timedelta(hours=1, minutes=55)),  # no whole hour
     (T0 - timedelta(hours=2), T0 + timedelta(days=1, seconds=1)),  # empty hours around
 ]
 FILTERS: list[dict[str, str]] = [

@@ -192,6 +192,9 @@ def plan_edges(
     ranges: list[tuple[datetime, datetime, int]] = []
     for a, b in edges:
         start = floor_hour(a)
+        if b > start + HOUR:  # a window shorter than two hours across one boundary
+            ranges.append((a, b, 1))
+            continue
         inside = _count_calls(conn, scope.tenant_id, a, b)
         whole = _count_calls(conn, scope.tenant_id, start, start + HOUR)
         if inside <= whole - inside:
