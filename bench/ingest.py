@@ -299,7 +299,7 @@ def bench_http(
         url = create_pg_database(pg.url("postgres"), name.replace("-", "_"))
     else:
         url = f"sqlite:///{data_dir / 'hiveboard.db'}"
-    workers = workers or load_settings(database_url=url).effective_workers
+    workers = workers or load_settings().workers
     env = {"HIVEBOARD_RATE_LIMIT_PER_KEY": "0"}
     server = HiveBoardProcess.start(
         data_dir, database_url=url if backend == "postgres" else None, env=env, workers=workers

@@ -16,12 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from hbtest import body, ev
-from hiveboard.config import (
-    MAX_DEFAULT_WORKERS,
-    SettingsError,
-    default_workers,
-    load_settings,
-)
+from hiveboard.config import SettingsError, load_settings
 
 HIVEBOARD = [sys.executable, "-m", "hiveboard"]
 
@@ -203,16 +198,13 @@ def test_serve_with_two_workers_ingests_and_answers_queries(
     assert "2 worker processes" in served.output
 
 
-def test_workers_setting_from_the_environment_and_per_backend_default() -> None:
-    assert load_settings().workers is None
+def test_workers_setting_from_the_environment() -> None:
+    assert load_settings().workers == 1
     os.environ["HIVEBOARD_WORKERS"] = "3"
     try:
-        assert load_settings().effective_workers == 3
+        assert load_settings().workers == 3
     finally:
         del os.environ["HIVEBOARD_WORKERS"]
-    assert default_workers("sqlite:///x.db") == 1
-    expected = min(os.cpu_count() or 1, MAX_DEFAULT_WORKERS)
-    assert default_workers("postgresql+psycopg://u@h/db") == expected
     with pytest.raises(SettingsError, match="HIVEBOARD_WORKERS"):
         load_settings(workers=0)
 

@@ -59,9 +59,7 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default 8080).")] = None,
     workers: Annotated[
         int | None,
-        typer.Option(
-            help="Server processes (default: 1 on SQLite, one per CPU up to 4 on PostgreSQL)."
-        ),
+        typer.Option(help="Server processes accepting on the port (default 1)."),
     ] = None,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
@@ -76,7 +74,6 @@ def serve(
     # Everything that must happen once per deployment happens here, before any worker
     # starts: the secret key file, migrations, first-run bootstrap and its printout.
     settings.ensure_secret_key()
-    settings.workers = settings.effective_workers
     storage = _storage(settings)
     url = f"http://{settings.host}:{settings.port}"
     created = bootstrap_if_empty(storage)

@@ -8,7 +8,6 @@ accepted values, instead of surfacing later as a confusing runtime failure.
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 from pathlib import Path
 from typing import Any, Literal
@@ -57,8 +56,11 @@ class Settings(BaseSettings):
     """Ingest requests per second allowed per API key on this host (burst: twice that);
     0 disables. With several worker processes each enforces its share (``rate_limit_share``)."""
 
-    workers: int | None = Field(default=None, ge=1, le=64)
-    """Server processes of ``hiveboard serve``; default ``default_workers`` for the backend."""
+    workers: int = Field(default=1, ge=1, le=64)
+    """Server processes of ``hiveboard serve``. One by default on both backends: with
+    today's write path a second process measured no faster on SQLite (one writer at a
+    time) nor on PostgreSQL (the server process waits on the database, it does not run
+    out of CPU); docs/server.md, "Worker processes"."""
 
     retention_days: int = Field(default=30, ge=0)
     """Raw events older than this may be pruned; 0 keeps everything."""
@@ -105,19 +107,13 @@ class Settings(BaseSettings):
         return make_url(self.effective_database_url).render_as_string(hide_password=True)
 
     @property
-    def effective_workers(self) -> int:
-        """How many server processes ``hiveboard serve`` runs: the setting, or the default."""
-        return self.workers or default_workers(self.effective_database_url)
-
-    @property
     def rate_limit_share(self) -> float:
         """This process's part of the per-key rate: the host's limit split across its workers.
 
         A key's connections land on any worker, so each enforcing the whole rate would let a
-        key through N times over. Outside ``hiveboard serve`` (tests, an embedding app)
-        ``workers`` is unset and one process enforces the whole rate.
+        key through N times over.
         """
-        return self.rate_limit_per_key / (self.workers or 1)
+        return self.rate_limit_per_key / self.workers
 
     def worker_environment(self) -> dict[str, str]:
         """``HIVEBOARD_*`` variables that rebuild these settings in a worker process.
@@ -164,24 +160,6 @@ class Settings(BaseSettings):
                 yield name, self.printable_database_url
             else:
                 yield name, value
-
-
-MAX_DEFAULT_WORKERS = 4
-"""Each process may hold 20 PostgreSQL connections; PostgreSQL allows 100 by default."""
-
-
-def default_workers(database_url: str) -> int:
-    """Server processes when ``HIVEBOARD_WORKERS`` is unset: what measured fastest.
-
-    SQLite: 1. One process writes at a time, and one that finds the lock taken sleeps in
-    growing steps; a second process measured no faster, for three times the memory.
-    PostgreSQL: one per CPU (at most ``MAX_DEFAULT_WORKERS``). Writers run concurrently
-    and each process's Python work (HTTP, JSON, validation, building rows) then gets its
-    own core: about 20% more events/s with 2 on 2 cores (docs/server.md).
-    """
-    if make_url(database_url).get_backend_name() == "sqlite":
-        return 1
-    return max(1, min(os.cpu_count() or 1, MAX_DEFAULT_WORKERS))
 
 
 def load_settings(**overrides: Any) -> Settings:
