@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from hiveboard.derive.timeline import LlmCost, TimelineEvent
+from hiveboard.storage.dialect import not_indexed
 from hiveboard.storage.read.filters import Scope, one_of, where_scope
 from hiveboard.storage.read.pagination import Keyset
 from hiveboard.storage.tables import events, llm_calls, task_runs
@@ -123,13 +124,15 @@ def run_events(
     ).where(
         e.c.tenant_id == tenant_id,
         e.c.task_id == run["task_id"],
-        e.c.agent_id == run["agent_id"],
+        not_indexed(e.c.agent_id) == run["agent_id"],
         # The write side files a run without a task_run_id under "".
         e.c.task_run_id == run_id
         if run_id
         else e.c.task_run_id.is_(None) | (e.c.task_run_id == ""),
     )
-    rows = conn.execute(query.order_by(e.c.ts, e.c.id).limit(MAX_TIMELINE_EVENTS + 1)).all()
+    # Neither the agent nor the sort may steer SQLite away from the task index.
+    order = (not_indexed(e.c.ts), e.c.id)
+    rows = conn.execute(query.order_by(*order).limit(MAX_TIMELINE_EVENTS + 1)).all()
     truncated = len(rows) > MAX_TIMELINE_EVENTS
     return [
         TimelineEvent(
