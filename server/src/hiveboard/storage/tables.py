@@ -13,6 +13,8 @@ USD; ``group`` is spelled ``group_name`` (reserved word).
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -508,6 +510,18 @@ hourly_rollups = Table(
 
 COST_COUNTERS = ("llm_calls", "priced_calls", "tokens_in", "tokens_out", "cost_usd")
 
+
+def _cost_counters() -> list[Column[Any]]:
+    """The COST_COUNTERS columns, fresh for each table that sums them."""
+    return [
+        Column("llm_calls", Integer, nullable=False, server_default="0"),
+        Column("priced_calls", Integer, nullable=False, server_default="0"),
+        Column("tokens_in", BigInteger, nullable=False, server_default="0"),
+        Column("tokens_out", BigInteger, nullable=False, server_default="0"),
+        Column("cost_usd", Float, nullable=False, server_default="0"),
+    ]
+
+
 cost_rollups = Table(
     "cost_rollups",
     metadata,
@@ -520,11 +534,7 @@ cost_rollups = Table(
     Column("model", String(256), nullable=False),  # "" = none
     Column("cost_source", String(16), nullable=False),
     Column("task_type", String(256), nullable=False),  # "" = none
-    Column("llm_calls", Integer, nullable=False, server_default="0"),
-    Column("priced_calls", Integer, nullable=False, server_default="0"),
-    Column("tokens_in", BigInteger, nullable=False, server_default="0"),
-    Column("tokens_out", BigInteger, nullable=False, server_default="0"),
-    Column("cost_usd", Float, nullable=False, server_default="0"),
+    *_cost_counters(),
     UniqueConstraint(
         "tenant_id",
         "hour",
@@ -547,11 +557,7 @@ agent_cost_rollups = Table(
     Column("agent_id", String(256), nullable=False),
     Column("environment", String(64), nullable=False),
     Column("group_name", String(128), nullable=False),
-    Column("llm_calls", Integer, nullable=False, server_default="0"),
-    Column("priced_calls", Integer, nullable=False, server_default="0"),
-    Column("tokens_in", BigInteger, nullable=False, server_default="0"),
-    Column("tokens_out", BigInteger, nullable=False, server_default="0"),
-    Column("cost_usd", Float, nullable=False, server_default="0"),
+    *_cost_counters(),
     UniqueConstraint(
         "tenant_id",
         "hour",
