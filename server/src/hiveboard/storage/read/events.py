@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Table, func, or_, select
 
+from hiveboard.storage.dialect import not_indexed
 from hiveboard.storage.read.filters import Scope, one_of, where_scope
 from hiveboard.storage.read.pagination import Keyset
 from hiveboard.storage.tables import agent_status_transitions, agents, events
@@ -28,6 +29,10 @@ from hiveboard.storage.tables import agent_status_transitions, agents, events
 e = events
 
 BY_TIME = Keyset("events:ts", (e.c.ts, e.c.id))
+# The same order for one task's events, which are few: SQLite must find them through the
+# (tenant, task) index and sort them, not walk the time index until it meets them (9 s
+# per page at 10 M events). Same scope: a cursor from either pages the other.
+BY_TIME_IN_TASK = Keyset("events:ts", (not_indexed(e.c.ts), e.c.id), keys=("ts", "id"))
 
 EVENT_COLUMNS = (
     e.c.id,
@@ -86,8 +91,9 @@ def list_events(
 ) -> tuple[list[dict[str, Any]], str | None]:
     """One page of raw events, newest first."""
     query = _apply(select(*EVENT_COLUMNS), scope, flt)
-    rows = conn.execute(BY_TIME.page(query, cursor, limit)).all()
-    page, next_cursor = BY_TIME.split(rows, limit)
+    keyset = BY_TIME if flt.task_id is None else BY_TIME_IN_TASK
+    rows = conn.execute(keyset.page(query, cursor, limit)).all()
+    page, next_cursor = keyset.split(rows, limit)
     return [dict(r._mapping) for r in page], next_cursor
 
 
