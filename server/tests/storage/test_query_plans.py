@@ -1,20 +1,22 @@
-"""SQLite finds one task's events through the (tenant, task) index.
+"""SQLite finds one task's events and LLM calls through the (tenant, task) indexes.
 
 Without ANALYZE statistics SQLite prefers an index that saves the ORDER BY sort, so for
 ``task_id = ? ORDER BY ts`` it walked the (tenant, agent, ts) or (tenant, ts) index
-until it met the task's rows: 270 ms per timeline and 9 s per event-list page at 10 M
-events. The plan is checked on the statement each read really runs.
+until it met the task's rows: 270 ms per timeline, 9 s per event-list page and 800 ms
+per LLM-call page at 10 M events. The plan is checked on the statement each read runs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hbtest import T0, body, ev, llm
 from hiveboard.ingest.validate import validate_batch
+from hiveboard.storage.read.calls import list_llm_calls
 from hiveboard.storage.read.events import EventFilter, list_events
 from hiveboard.storage.read.filters import Scope
 from hiveboard.storage.read.tasks import find_run, run_events
@@ -36,12 +38,14 @@ def stored(tmp_path: Path) -> Iterator[tuple[SqlStorage, str, list[dict[str, Any
     storage.close()
 
 
-def _plan(storage: SqlStorage, read: Callable[[Connection], Any]) -> tuple[Any, str]:
-    """Run ``read``; its result and the query plan of the one events query it ran."""
+def _plan(
+    storage: SqlStorage, read: Callable[[Connection], Any], table: str = "events"
+) -> tuple[Any, str]:
+    """Run ``read``; its result and the query plan of the one query it ran on ``table``."""
     executed: list[tuple[str, Any]] = []
 
     def capture(_conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
-        if "FROM events" in statement:
+        if f"FROM {table}" in statement:
             executed.append((statement, params))
 
     with storage.engine.connect() as conn:
@@ -73,7 +77,7 @@ def test_event_list_of_a_task_pages_through_the_task_index(
     stored: tuple[SqlStorage, str, list[dict[str, Any]]], agent_id: str | None
 ) -> None:
     storage, tenant_id, sent = stored
-    scope = Scope(tenant_id=tenant_id, agent_id=agent_id)
+    scope = Scope(tenant_id=tenant_id, agent_id=agent_id, since=T0 - timedelta(days=1))
     flt = EventFilter(task_id="t1")
 
     (first, cursor), plan = _plan(
@@ -88,3 +92,25 @@ def test_event_list_of_a_task_pages_through_the_task_index(
     assert cursor is not None and end is None
     assert TASK_INDEX in plan, plan
     assert TASK_INDEX in next_plan, next_plan
+
+
+@pytest.mark.parametrize("sort", ["time", "cost"])
+@pytest.mark.parametrize("agent_id", [None, "agent-1"])
+def test_llm_calls_of_a_task_through_the_task_index(
+    stored: tuple[SqlStorage, str, list[dict[str, Any]]], agent_id: str | None, sort: str
+) -> None:
+    storage, tenant_id, sent = stored
+    scope = Scope(tenant_id=tenant_id, agent_id=agent_id, since=T0 - timedelta(days=1))
+
+    (calls, cursor), plan = _plan(
+        storage,
+        lambda conn: list_llm_calls(
+            conn, scope, models=None, sources=None, task_id="t1", sort=sort, cursor=None,
+            limit=10,
+        ),
+        table="llm_calls",
+    )  # fmt: skip
+
+    assert [call["event_id"] for call in calls] == [sent[1]["event_id"]]
+    assert cursor is None
+    assert "ix_llm_calls_tenant_id_task_id" in plan, plan

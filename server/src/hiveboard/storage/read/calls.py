@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from hiveboard.storage.dialect import not_indexed
 from hiveboard.storage.read.filters import Scope, one_of, where_scope
 from hiveboard.storage.read.pagination import Keyset
 from hiveboard.storage.tables import llm_calls
@@ -18,6 +19,9 @@ SORTS: dict[str, Keyset] = {
         "llm:cost", (func.coalesce(c.c.cost_usd, -1.0), c.c.id), keys=("sort_cost", "id")
     ),
 }
+# Newest first among one task's calls, which are few: through the (tenant, task) index
+# and a sort, not a walk of the time index on SQLite (800 ms at 10 M events).
+BY_TIME_IN_TASK = Keyset("llm:ts", (not_indexed(c.c.ts), c.c.id), keys=("ts", "id"))
 
 
 def list_llm_calls(
@@ -32,9 +36,11 @@ def list_llm_calls(
     limit: int,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """One page of LLM calls with their settled cost and its source."""
-    keyset = SORTS[sort]
+    in_task = task_id is not None
+    keyset = BY_TIME_IN_TASK if in_task and sort == "time" else SORTS[sort]
     query = select(c, func.coalesce(c.c.cost_usd, -1.0).label("sort_cost"))
-    query = where_scope(query, c, scope, time_column=c.c.ts)
+    # A task's calls are few: neither the time range nor the order may pick the index.
+    query = where_scope(query, c, scope, time_column=not_indexed(c.c.ts) if in_task else c.c.ts)
     for cond in (
         one_of(c.c.model, models),
         one_of(c.c.cost_source, sources),

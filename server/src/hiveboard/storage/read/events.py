@@ -73,7 +73,9 @@ class EventFilter:
 
 
 def _apply(query: Any, scope: Scope, flt: EventFilter, *, timed: bool = True) -> Any:
-    query = where_scope(query, e, scope, time_column=e.c.ts if timed else None)
+    # Within one task, the time range must not steer SQLite to the time index either.
+    ts = e.c.ts if flt.task_id is None else not_indexed(e.c.ts)
+    query = where_scope(query, e, scope, time_column=ts if timed else None)
     for cond in (
         one_of(e.c.event_type, flt.event_types),
         one_of(e.c.severity, flt.severities),
