@@ -106,12 +106,15 @@ def _uvicorn_options(settings: Settings) -> dict[str, Any]:
 
 
 def _serve_one(settings: Settings, storage: SqlStorage) -> None:
-    """One process: the app runs in this interpreter with the storage opened above."""
+    """One process: the app runs in this interpreter with the storage opened above.
+
+    ``serve`` has migrated and bootstrapped already: the app's start-up does neither again.
+    """
     import uvicorn
 
     from hiveboard.app import create_app
 
-    uvicorn.run(create_app(settings, storage), **_uvicorn_options(settings))
+    uvicorn.run(create_app(settings, storage, prepared=True), **_uvicorn_options(settings))
 
 
 def _serve_workers(settings: Settings, storage: SqlStorage) -> None:
