@@ -1,9 +1,9 @@
 """SqlStorage: the Storage implementation shared by SQLite and PostgreSQL.
 
-Writes: inside one process all write transactions on SQLite are serialised by a lock
-(SQLite allows one writer; waiting on a Python lock is cheaper and fairer than spinning
-on ``SQLITE_BUSY``) and begin with ``BEGIN IMMEDIATE``. On PostgreSQL writes run
-concurrently; per-agent derived state is serialised by locking the agent rows
+Writes: all write transactions on a SQLite file are serialised, across threads and
+processes, by ``SqliteWriteLock`` (SQLite allows one writer; a waiter on that lock wakes
+at once, where one on ``SQLITE_BUSY`` sleeps) and begin with ``BEGIN IMMEDIATE``. On
+PostgreSQL writes run concurrently; per-agent derived state is serialised by locking the agent rows
 (``SELECT … FOR UPDATE``, in agent order) in ``derived_agents.lock_agents``.
 
 Ingest goes through a ``GroupWriter``: concurrent requests are applied together, one
@@ -12,14 +12,15 @@ transaction per group, and each returns after that transaction commits.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
@@ -46,6 +47,7 @@ from hiveboard.storage.dialect import insert
 from hiveboard.storage.engine import Backend, backend_of, create_db_engine, sqlite_path
 from hiveboard.storage.group_writer import GroupWriter, Item
 from hiveboard.storage.tables import api_keys, events, price_overrides, tenants, users
+from hiveboard.storage.write_lock import SqliteWriteLock
 
 INGEST_WRITER_THREADS = {Backend.SQLITE: 1, Backend.POSTGRESQL: 2}
 """Group-commit writers per process: SQLite has one writer anyway; on PostgreSQL a second
@@ -56,8 +58,16 @@ KEY_CACHE_SECONDS = 5.0
 *another* process takes effect here (revocations in this process apply at once)."""
 
 _hasher = PasswordHasher()
-# Verifying against a dummy hash when the user is unknown keeps timing uniform.
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to verify against when the user is unknown, so timing stays uniform.
+
+    Made on the first failed lookup, not at import: one argon2 hash takes 64 MiB for a
+    moment, and every server process (and CLI call) would pay that in peak memory.
+    """
+    return _hasher.hash("not-a-real-password")
 
 
 def hash_key(secret: str) -> str:
@@ -75,11 +85,17 @@ class SqlStorage:
     def __init__(self, url: str, *, engine: Engine | None = None) -> None:
         self.backend = backend_of(url)
         self.engine = engine or create_db_engine(url)
-        self._write_lock = threading.Lock() if self.backend is Backend.SQLITE else None
         self._key_cache: dict[str, tuple[float, ApiKey | None]] = {}
         self._writer = GroupWriter(self._ingest_group, threads=INGEST_WRITER_THREADS[self.backend])
         path = sqlite_path(url) if self.backend is Backend.SQLITE else None
         self._checkpointer = WalCheckpointer(path) if path else None
+        self._file_lock = SqliteWriteLock(path) if path else None
+        self._write_lock: Callable[[], AbstractContextManager[Any]] = nullcontext
+        if self._file_lock is not None:
+            self._write_lock = self._file_lock.held
+        elif self.backend is Backend.SQLITE:  # in memory: this process is the only one
+            memory_lock = threading.Lock()
+            self._write_lock = lambda: memory_lock
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -90,12 +106,14 @@ class SqlStorage:
         self._writer.close()
         if self._checkpointer is not None:
             self._checkpointer.stop()
+        if self._file_lock is not None:
+            self._file_lock.close()
         self.engine.dispose()
 
     @contextmanager
     def write_tx(self) -> Iterator[Connection]:
         """A write transaction: serialised on SQLite, committed on success."""
-        with self._write_lock or nullcontext():
+        with self._write_lock():
             conn = self.engine.connect().execution_options(hiveboard_write=True)
             try:
                 with conn.begin():
@@ -209,7 +227,7 @@ class SqlStorage:
                 )
             ).first()
         try:
-            _hasher.verify(row.password_hash if row else _DUMMY_HASH, password)
+            _hasher.verify(row.password_hash if row else _dummy_hash(), password)
         except (VerificationError, InvalidHashError):
             return None
         if row is None:
