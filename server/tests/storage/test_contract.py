@@ -101,7 +101,8 @@ def test_duplicate_batch_is_stored_once_and_applied_once(
     assert len(rows(storage, events, tenant_id=tenant.tenant_id)) == 2
     run = rows(storage, task_runs, task_id="t1")[0]
     assert (run["llm_call_count"], run["cost_usd"], run["event_count"]) == (1, 0.5, 2)
-    assert sum(r["events"] for r in rows(storage, rollups)) == 2
+    assert sum(r["events"] for r in rows(storage, rollups, agent_id="agent-1")) == 2
+    assert sum(r["events"] for r in rows(storage, rollups, agent_id="")) == 2  # the fleet row
 
 
 def test_same_event_id_in_two_tenants_is_two_events(storage: SqlStorage) -> None:
@@ -157,8 +158,12 @@ def test_task_run_rollups_from_actions_and_llm_calls(
     assert calls["no-such-model"]["cost_usd"] is None
     a = agent(storage, tenant.tenant_id)
     assert a["last_task_outcome"] == "failed"
-    (bucket,) = rows(storage, rollups)
+    (bucket,) = rows(storage, rollups, agent_id="agent-1")
     assert (bucket["tasks_started"], bucket["tasks_failed"], bucket["llm_calls"]) == (1, 1, 2)
+    (fleet,) = rows(storage, rollups, agent_id="")
+    assert {k: v for k, v in fleet.items() if k != "agent_id"} == {
+        k: v for k, v in bucket.items() if k != "agent_id"
+    }
 
 
 def test_price_override_wins_over_the_library(storage: SqlStorage, tenant: TenantKeys) -> None:

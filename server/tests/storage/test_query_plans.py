@@ -1,9 +1,10 @@
-"""SQLite finds one task's events and LLM calls through the (tenant, task) indexes.
+"""SQLite reads through the intended indexes (the plan of the statement each read runs).
 
 Without ANALYZE statistics SQLite prefers an index that saves the ORDER BY sort, so for
 ``task_id = ? ORDER BY ts`` it walked the (tenant, agent, ts) or (tenant, ts) index
 until it met the task's rows: 270 ms per timeline, 9 s per event-list page and 800 ms
-per LLM-call page at 10 M events. The plan is checked on the statement each read runs.
+per LLM-call page at 10 M events. The fleet metrics of the last hour read the 60 fleet
+minute rows and the runs' durations from an index alone.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from hiveboard.ingest.validate import validate_batch
 from hiveboard.storage.read.calls import list_llm_calls
 from hiveboard.storage.read.events import EventFilter, list_events
 from hiveboard.storage.read.filters import Scope
-from hiveboard.storage.read.tasks import find_run, run_events
+from hiveboard.storage.read.metrics import metrics
+from hiveboard.storage.read.tasks import find_run, list_task_runs, run_events
 from hiveboard.storage.sql import SqlStorage
 from sqlalchemy import Connection, event
 
@@ -114,3 +116,47 @@ def test_llm_calls_of_a_task_through_the_task_index(
     assert [call["event_id"] for call in calls] == [sent[1]["event_id"]]
     assert cursor is None
     assert "ix_llm_calls_tenant_id_task_id" in plan, plan
+
+
+def test_fleet_metrics_read_the_fleet_minute_rows_and_durations_from_an_index(
+    stored: tuple[SqlStorage, str, list[dict[str, Any]]],
+) -> None:
+    """The last hour of fleet metrics: the fleet rows on the (tenant, agent, minute) key
+    (60, not one per agent and minute) and the runs' durations from the covering index."""
+    storage, tenant_id, _ = stored
+    scope = Scope(tenant_id=tenant_id)
+    since, until = T0 - timedelta(minutes=30), T0 + timedelta(minutes=30)
+
+    def read(conn: Connection) -> Any:
+        return metrics(conn, scope, since, until, 300)
+
+    result, rollups_plan = _plan(storage, read, table="rollups")
+    _, runs_plan = _plan(storage, read, table="task_runs")
+
+    assert result["summary"]["events"] == 3 and result["summary"]["tasks_completed"] == 1
+    assert "agent_id=? AND bucket>? AND bucket<?" in rollups_plan, rollups_plan
+    assert "COVERING INDEX ix_task_runs_tenant_id_first_event_at_duration_ms" in runs_plan, (
+        runs_plan
+    )
+
+
+def test_task_list_keeps_the_index_that_orders_ties_by_id(
+    stored: tuple[SqlStorage, str, list[dict[str, Any]]],
+) -> None:
+    """The list pages on (first_event_at, id): the durations index, which orders ties by
+    duration, would need a sort of the whole range."""
+    storage, tenant_id, _ = stored
+    scope = Scope(tenant_id=tenant_id)
+
+    (runs, _), plan = _plan(
+        storage,
+        lambda conn: list_task_runs(
+            conn, scope, statuses=None, task_types=None, task_id=None, sort="started",
+            cursor=None, limit=10,
+        ),
+        table="task_runs",
+    )  # fmt: skip
+
+    assert [r["task_id"] for r in runs] == ["t1"]
+    assert "ix_task_runs_tenant_id_first_event_at " in plan + " ", plan
+    assert "TEMP B-TREE" not in plan, plan

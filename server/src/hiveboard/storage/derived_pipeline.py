@@ -6,6 +6,17 @@ delivered late cannot overwrite newer state; only the newest snapshot of a batch
 Rollups are additive upserts (also through the ``WriteBuffer``): each new event adds to
 its minute bucket exactly once, in any order. Statements are built once (``Prepared``);
 building an upsert per call cost more than running it.
+
+Minute ``rollups`` are kept per agent and, like the hourly ones (derived_hourly.py), as
+*fleet rows* (agent ``ALL_AGENTS``, ""): each minute of the whole tenant in one row, so
+the fleet's last hour is 60 rows to read, not one per agent and minute (12,000 at 200
+agents). Every agent of a round adds its share to the same fleet rows, so they go through
+``SharedUpsert``: folded to one upsert per minute, in key order. The statement is first
+used right after the per-agent minute upsert and before the hourly ones, in every round,
+so every transaction takes the fleet row locks of the minute rollups first, then those
+of the hourly and cost rollups, each in key order. Measured on SQLite (groups of eight
+100-event bodies of different agents, 60,000 events): ingest CPU within noise of the
+version without them (4.95 against 4.93 s, median of three interleaved pairs).
 """
 
 from __future__ import annotations
@@ -22,6 +33,7 @@ from sqlalchemy.sql import Select
 from hiveboard.ingest.model import Event
 from hiveboard.storage import derived_hourly
 from hiveboard.storage.bulk import Bulk
+from hiveboard.storage.derived_hourly import ALL_AGENTS, SharedUpsert
 from hiveboard.storage.derived_tasks import TaskEffects
 from hiveboard.storage.dialect import Prepared
 from hiveboard.storage.tables import (
@@ -63,10 +75,13 @@ def _todo_upsert(ins: Any) -> Any:
     )
 
 
+ROLLUP_KEY = ("tenant_id", "agent_id", "bucket")
+
+
 def _rollup_upsert(ins: Any) -> Any:
     stmt = ins(rollups)
     return stmt.on_conflict_do_update(
-        index_elements=["tenant_id", "agent_id", "bucket"],
+        index_elements=list(ROLLUP_KEY),
         set_={c: rollups.c[c] + stmt.excluded[c] for c in ROLLUP_COUNTERS},
     )
 
@@ -102,6 +117,7 @@ _UPDATE_ISSUE = (
     .values({c: bindparam(f"v_{c}") for c in _ISSUE_MUTABLE})
 )
 _UPSERT_ROLLUPS = Bulk(_rollup_upsert)
+_UPSERT_FLEET_ROLLUPS = SharedUpsert(rollups, ROLLUP_KEY, ROLLUP_COUNTERS)
 
 
 @dataclass
@@ -141,7 +157,10 @@ def apply(
     if issue_events:
         _issues(conn, tenant_id, agent_id, issue_events)
         effects.issues_touched = True
-    out.extend(_UPSERT_ROLLUPS, _rollups(tenant_id, agent_id, evs, tasks))
+    minutes = _rollups(tenant_id, agent_id, evs, tasks)
+    out.extend(_UPSERT_ROLLUPS, minutes)
+    # The agent's share of the fleet rows (copies: SharedUpsert folds rows in place).
+    out.extend(_UPSERT_FLEET_ROLLUPS, [{**row, "agent_id": ALL_AGENTS} for row in minutes])
     derived_hourly.add(out, tenant_id, agent_id, evs, tasks)
     return effects
 

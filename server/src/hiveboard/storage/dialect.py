@@ -1,4 +1,4 @@
-"""Where SQLite and PostgreSQL differ: upsert constructors and one planner hint.
+"""Where SQLite and PostgreSQL differ: upsert constructors, a planner hint, epoch seconds.
 
 Both dialects support ``INSERT … ON CONFLICT … DO NOTHING / DO UPDATE … WHERE`` and
 ``RETURNING`` with the same SQLAlchemy API, so callers build one statement for both.
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Executable, Table
+from sqlalchemy import BigInteger, ColumnElement, Connection, Executable, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
@@ -75,3 +75,33 @@ def _bare_column(element: not_indexed, compiler: Any, **kw: Any) -> str:
 @compiles(not_indexed, "sqlite")
 def _unary_plus(element: not_indexed, compiler: Any, **kw: Any) -> str:
     return "+" + str(compiler.process(element.clauses, **kw))
+
+
+class epoch_seconds(FunctionElement[int]):  # named like the SQL constructs it joins
+    """Whole seconds since the epoch of a ``UTCDateTime`` column, floored, as an integer.
+
+    Reading a timestamp into Python costs more than the row (parsing, attaching UTC):
+    the metrics bucket thousands of task-run starts, so the database hands them over as
+    plain integers. On SQLite the stored text (``YYYY-MM-DD HH:MM:SS.ffffff``, naive
+    UTC) is cut to whole seconds before ``strftime('%s')``, which would otherwise round
+    to the millisecond and could move a start into the next second.
+    """
+
+    inherit_cache = True
+    name = "epoch_seconds"
+    type = BigInteger()
+
+    def __init__(self, column: ColumnElement[Any]) -> None:
+        super().__init__(column)
+
+
+@compiles(epoch_seconds)
+def _extract_epoch(element: epoch_seconds, compiler: Any, **kw: Any) -> str:
+    column = compiler.process(element.clauses, **kw)
+    return f"CAST(floor(extract(epoch FROM {column})) AS BIGINT)"
+
+
+@compiles(epoch_seconds, "sqlite")
+def _strftime_epoch(element: epoch_seconds, compiler: Any, **kw: Any) -> str:
+    column = compiler.process(element.clauses, **kw)
+    return f"CAST(strftime('%s', substr({column}, 1, 19)) AS INTEGER)"

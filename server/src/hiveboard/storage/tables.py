@@ -235,6 +235,10 @@ task_runs = Table(
     Index(None, "tenant_id", "agent_id", "first_event_at"),
     Index(None, "tenant_id", "status", "first_event_at"),
     Index(None, "tenant_id", "agent_id", "ended_at"),
+    # Revision 0004: the metrics' task durations of a window read from the index alone.
+    # Not a replacement for (tenant_id, first_event_at): that one also orders ties by id,
+    # which the task list's keyset (first_event_at, id) needs.
+    Index(None, "tenant_id", "first_event_at", "duration_ms"),
 )
 
 actions = Table(
@@ -407,6 +411,9 @@ approvals = Table(
 )
 
 # -- derived: time buckets ---------------------------------------------------------------
+# One row per agent and minute, plus (revision 0004) one *fleet row* per minute with
+# agent_id "" (derived_hourly.ALL_AGENTS) summing every agent of the tenant: readers that
+# sum agents' rows exclude it, the fleet-wide metrics read only it.
 
 rollups = Table(
     "rollups",

@@ -164,7 +164,8 @@ def activity_per_minute(
     page shows (``(tenant_id, agent_id, bucket)`` is their unique key), however many
     cards there are: the Query API has per-agent series only, which would cost one
     query per card.  Minutes without a rollup row are zeros; agents absent from the
-    rollups get a row of zeros.
+    rollups get a row of zeros.  The fleet rows (agent "") are not among the agents
+    asked for, so they are never read here.
     """
     out = {agent_id: [0] * minutes for agent_id in agent_ids}
     if not out:

@@ -108,7 +108,10 @@ def current_run(conn: Connection, tenant_id: str, run_pk: int | None) -> dict[st
 def hour_stats(
     conn: Connection, tenant_id: str, agent_ids: Sequence[str], now: datetime
 ) -> dict[str, dict[str, Any]]:
-    """Last-hour counters per agent, summed from the minute rollups."""
+    """Last-hour counters per agent, summed from the minute rollups.
+
+    Only the given agents' rows: the fleet rows (agent "") are never among them.
+    """
     if not agent_ids:
         return {}
     r = rollups

@@ -12,9 +12,10 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Select, func, select
 
-from hiveboard.storage.read.filters import Scope, where_scope
+from hiveboard.storage.derived_hourly import ALL_AGENTS
+from hiveboard.storage.read.filters import Scope, fleet_wide, where_scope
 from hiveboard.storage.tables import rollups
 
 COUNTERS = (
@@ -32,9 +33,14 @@ COUNTERS = (
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+def epoch_seconds(ts: datetime) -> int:
+    """Whole seconds from the epoch to ``ts``."""
+    return int((ts - EPOCH).total_seconds())
+
+
 def bucket_start(ts: datetime, interval_s: int) -> datetime:
     """Start of the ``interval_s`` bucket holding ``ts`` (aligned to the epoch, UTC)."""
-    seconds = int((ts - EPOCH).total_seconds())
+    seconds = epoch_seconds(ts)
     return EPOCH + timedelta(seconds=seconds - seconds % interval_s)
 
 
@@ -60,10 +66,15 @@ def percentile(sorted_values: Sequence[float], q: float) -> float | None:
 def rollup_rows(
     conn: Connection, scope: Scope, since: datetime, until: datetime, by_agent: bool
 ) -> Iterable[Any]:
-    """Minute-rollup sums per minute (and agent): they have no project, so none applies."""
+    """Minute-rollup sums per minute (and agent): they have no project, so none applies.
+
+    Without an agent, environment or group filter and not per agent, the fleet rows
+    (one per minute, on the ``(tenant_id, agent_id, bucket)`` key); else the agents'
+    rows, never the fleet rows among them.
+    """
     r = rollups
     keys = [r.c.bucket, r.c.agent_id] if by_agent else [r.c.bucket]
-    query = select(
+    query: Select[Any] = select(
         *keys,
         *(func.sum(r.c[name]).label(name) for name in COUNTERS),
         func.sum(r.c.task_duration_ms_sum).label("duration_sum"),
@@ -71,4 +82,6 @@ def rollup_rows(
     )
     bounded = replace(scope, since=since, until=until, project_id=None)
     query = where_scope(query, r, bounded, time_column=r.c.bucket, project=False)
+    fleet = fleet_wide(scope) and not by_agent
+    query = query.where(r.c.agent_id == ALL_AGENTS if fleet else r.c.agent_id != ALL_AGENTS)
     return (row._mapping for row in conn.execute(query.group_by(*keys)))

@@ -29,7 +29,7 @@ from sqlalchemy import ColumnElement, Connection, Select, Table, func, select
 
 from hiveboard.storage.derived_hourly import ALL_AGENTS
 from hiveboard.storage.read.buckets import bucket_range, bucket_start, rollup_rows
-from hiveboard.storage.read.filters import Scope, where_scope
+from hiveboard.storage.read.filters import Scope, fleet_wide, where_scope
 from hiveboard.storage.tables import (
     ALL_PROJECTS,
     agent_cost_rollups,
@@ -81,12 +81,6 @@ def hour_list(first: datetime, last: datetime) -> Hours:
         out.append(first)
         first += HOUR
     return out
-
-
-def fleet_wide(scope: Scope) -> bool:
-    """True when fleet rows can answer ``scope``: they have no agent, environment, group
-    (an hourly fleet row has no project either)."""
-    return scope.agent_id is None and scope.environment is None and scope.group is None
 
 
 def _in_hours(query: Select[Any], column: ColumnElement[Any], hours: Hours) -> Select[Any]:

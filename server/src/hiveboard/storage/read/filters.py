@@ -34,6 +34,12 @@ class Scope:
     agent_id: str | None = None
 
 
+def fleet_wide(scope: Scope) -> bool:
+    """True when fleet rows can answer ``scope``: they have no agent, environment, group
+    (an hourly fleet row has no project either)."""
+    return scope.agent_id is None and scope.environment is None and scope.group is None
+
+
 def agents_matching(scope: Scope) -> Select[Any]:
     """Agent ids of the tenant in the scope's environment and group."""
     query = select(agents.c.agent_id).where(agents.c.tenant_id == scope.tenant_id)

@@ -5,8 +5,15 @@ Three sources, picked so the work grows with the window, never with the events:
 * buckets of an hour or more: ``hourly_rollups`` (one row per agent, project and hour),
   whose duration histogram gives p50/p95 to within a bucket; the window starts on the
   hour (reported back as ``since``) because an hourly row cannot be split;
-* shorter buckets: the per-agent minute ``rollups``, with exact percentiles from the
-  durations of the task runs that started in the window (an hour by default);
+* shorter buckets: the minute ``rollups``, with exact percentiles from the durations of
+  the task runs that started in the window (an hour by default). Without an agent,
+  environment or group filter the fleet rows are read (agent "": one row per minute,
+  60 for the default hour however many agents) and the durations come from the
+  ``(tenant_id, first_event_at, duration_ms)`` index alone; with one, the agents' rows.
+  A minute counts when its start lies in the window. At 10 M events on SQLite the
+  default hour went from ~60 ms to ~15 ms in process: the per-agent rows (12,000) were
+  ~11 ms, the durations ~25 ms, most of it parsing 5,000 timestamps in Python, which
+  the database now hands over as whole seconds since the epoch;
 * shorter buckets with a project filter: the window's raw events and LLM calls, since
   minute rollups are kept per agent, not per project (the slow path, bounded by the
   window).
@@ -14,22 +21,24 @@ Three sources, picked so the work grows with the window, never with the events:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Select, func, select
 
+from hiveboard.storage.dialect import epoch_seconds as sql_epoch_seconds
 from hiveboard.storage.read.buckets import (
     COUNTERS,
     bucket_range,
+    epoch_seconds,
     percentile,
     rollup_rows,
 )
 from hiveboard.storage.read.buckets import bucket_start as bucket_start  # web/data.py uses it
-from hiveboard.storage.read.cost import fleet_wide, floor_hour, hour_list, rollup_query
-from hiveboard.storage.read.filters import Scope, where_scope
+from hiveboard.storage.read.cost import floor_hour, hour_list, rollup_query
+from hiveboard.storage.read.filters import Scope, fleet_wide, where_scope
 from hiveboard.storage.tables import (
     ALL_PROJECTS,
     DURATION_BUCKET_UPPER_MS,
@@ -134,17 +143,18 @@ def metrics(
         series = [{"bucket": s, **_finish(buckets[s], None)} for s in starts]
         summary = _finish(total, None)
     else:
-        per_bucket: dict[datetime, list[int]] = {start: [] for start in starts}
-        all_durations: list[int] = []
-        for started, duration in _durations(conn, scope, since, until):
-            all_durations.append(duration)
-            per_bucket.setdefault(bucket_start(started, interval_s), []).append(duration)
+        runs = _durations(conn, scope, since, until)
+        all_durations = [duration for _, duration in runs]
+        by_second: dict[int, list[int]] = {}  # bucket start (epoch seconds) -> durations
+        for started, duration in runs:
+            by_second.setdefault(started - started % interval_s, []).append(duration)
+        per_bucket = {s: by_second.get(epoch_seconds(s), []) for s in starts}
         if scope.project_id is not None:  # raw path: averages from the same runs
             for start, values in buckets.items():
-                values["duration_sum"] = sum(per_bucket.get(start, []))
-                values["duration_count"] = len(per_bucket.get(start, []))
+                values["duration_sum"] = sum(per_bucket[start])
+                values["duration_count"] = len(per_bucket[start])
             total["duration_sum"], total["duration_count"] = sum(all_durations), len(all_durations)
-        series = [{"bucket": s, **_finish(buckets[s], per_bucket.get(s, []))} for s in starts]
+        series = [{"bucket": s, **_finish(buckets[s], per_bucket[s])} for s in starts]
         summary = _finish(total, all_durations)
     summary["agents_by_status"] = agents_by_status(conn, scope)
     return {"since": since, "series": series, "summary": summary}
@@ -205,14 +215,18 @@ def _raw_rows(
 
 def _durations(
     conn: Connection, scope: Scope, since: datetime, until: datetime
-) -> list[tuple[datetime, int]]:
+) -> Sequence[tuple[int, int]]:
+    """(start in whole seconds since the epoch, duration ms) of the finished runs that
+    started in the window, newest first: plain integers, no timestamp is parsed (that
+    was most of the read's time), and on SQLite without a filter the rows come from the
+    ``(tenant_id, first_event_at, duration_ms)`` index alone."""
     t = task_runs
-    query: Select[Any] = select(t.c.first_event_at, t.c.duration_ms)
+    query: Select[Any] = select(sql_epoch_seconds(t.c.first_event_at), t.c.duration_ms)
     query = query.where(t.c.duration_ms.is_not(None))
     bounded = replace(scope, since=since, until=until)
     query = where_scope(query, t, bounded, time_column=t.c.first_event_at)
     query = query.order_by(t.c.first_event_at.desc()).limit(MAX_DURATION_SAMPLES)
-    return [(r.first_event_at, int(r.duration_ms)) for r in conn.execute(query)]
+    return conn.execute(query).all()
 
 
 def agents_by_status(conn: Connection, scope: Scope) -> dict[str, int]:
