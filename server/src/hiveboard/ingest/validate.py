@@ -17,7 +17,7 @@ so; everything else in the text is kept as sent.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 import orjson
 
@@ -231,8 +231,8 @@ def _event(
         ts=ts,
         event_type=event_type,
         severity=severity,
-        agent_id=fields.pop("agent_id", None) or envelope.agent_id,
-        agent_type=fields.pop("agent_type", None) or envelope.agent_type,
+        agent_id=fields.pop("agent_id", "") or envelope.agent_id,
+        agent_type=fields.pop("agent_type", "") or envelope.agent_type,
         envelope=envelope,
         duration_ms=duration,
         payload=payload,
@@ -348,7 +348,7 @@ def _payload(value: Any, event_type: str, task_id: str | None) -> dict[str, Any]
     return value
 
 
-def _fail(code: str, message: str) -> None:
+def _fail(code: str, message: str) -> NoReturn:
     raise _Reject(code, message)
 
 

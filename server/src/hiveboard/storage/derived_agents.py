@@ -394,7 +394,7 @@ def _current_task(
     }
 
 
-def facts_from_row(row: Mapping[str, Any]) -> AgentFacts:
+def facts_from_row(row: Mapping[Any, Any]) -> AgentFacts:
     """The status inputs stored on an ``agents`` row."""
     return AgentFacts(
         last_seen_at=row["last_seen_at"],

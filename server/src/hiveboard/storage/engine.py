@@ -64,10 +64,10 @@ def create_db_engine(url: str, *, pool_size: int = 10) -> Engine:
 
 
 def _sqlite_engine(url: str) -> Engine:
-    parsed = make_url(url)
-    in_memory = parsed.database in (None, "", ":memory:")
-    if not in_memory:
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    database = sqlite_path(url)
+    in_memory = database is None
+    if database is not None:
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(
         url,
         json_serializer=_json_dumps,
