@@ -26,6 +26,7 @@ lint: install
 
 typecheck: install
 	$(BIN)/mypy sdk/src
+	$(BIN)/mypy server/src
 
 test-sdk: install
 	$(BIN)/pytest protocol/tests sdk/tests

@@ -247,7 +247,10 @@ def _issues(conn: Connection, tenant_id: str, agent_id: str, evs: list[Event]) -
     new: dict[str, dict[str, Any]] = {}
     for key, issue_id, ev in keyed:
         data = ev.data
-        action = data.get("action") if data.get("action") in ISSUE_STATES else "reported"
+        raw_action = data.get("action")
+        action = (
+            raw_action if isinstance(raw_action, str) and raw_action in ISSUE_STATES else "reported"
+        )
         given = data.get("occurrence_count")
         given = given if isinstance(given, int) and not isinstance(given, bool) else None
         row = new.get(key) or existing.get(key)
