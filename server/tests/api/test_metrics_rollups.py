@@ -370,3 +370,18 @@ def test_cost_series_by_minutes_equal_the_raw_calls(
             acc[1] += tokens_in
     have = {(p["bucket"], p["key"]): [p["llm_calls"], p["tokens_in"]] for p in got}
     assert {k: v for k, v in have.items() if v != [0, 0]} == dict(want)
+
+
+def test_percentiles_use_the_newest_runs_beyond_the_sample_cap(
+    storage: SqlStorage, tenant: TenantKeys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("hiveboard.storage.read.metrics.MAX_DURATION_SAMPLES", 2)
+    tid = tenant.tenant_id
+    evs = []
+    for k, duration in enumerate((9000, 100, 200)):  # the oldest run is the longest
+        evs.append(ev("task_started", 60 * k, task_id=f"t{k}"))
+        evs.append(ev("task_completed", 60 * k + 1, task_id=f"t{k}", duration_ms=duration))
+    ingest(storage, tid, "a1", evs)
+    got = actual(storage, Scope(tid), T0, T0 + timedelta(minutes=10), 300)
+    assert got["summary"]["duration_p95_ms"] == 200.0
+    assert got["series"][0]["duration_p50_ms"] == 100.0
