@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 from hbtest import T0, TenantKeys, body, ev, llm
 from hiveboard.ingest.validate import validate_batch
-from hiveboard.storage.read.cost import COST_DIMENSIONS, cost_summary
+from hiveboard.storage.read.cost import COST_DIMENSIONS, cost_summary, plan_edges, split_window
 from hiveboard.storage.read.filters import Scope
 from hiveboard.storage.sql import SqlStorage
 from hiveboard.storage.tables import agents, llm_calls
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 AGENTS = {
     "a1": {"environment": "production", "group": "g1"},
@@ -145,3 +145,41 @@ def test_groups_whose_calls_cancel_out_are_not_listed(
     got = actual(storage, scope)
     assert set(got["by_model"]) == {"claude-sonnet-4"}
     assert got["total"]["cost_usd"] == 5.0 and got["total"]["llm_calls"] == 20
+
+
+@pytest.mark.parametrize(("window", "signs"), [(WINDOWS[1], (-1, -1)), (WINDOWS[2], (1, 1))])
+def test_each_edge_reads_the_part_of_its_hour_with_fewer_calls(
+    storage: SqlStorage, tenant: TenantKeys, window: tuple[datetime, datetime], signs: tuple
+) -> None:
+    """Five minutes out of the window at either end: the hours minus those minutes'
+    calls; ten minutes in: those minutes' calls. (The shorter part is counted on the
+    index, the whole hour read from its fleet row.)"""
+    seed(storage, tenant.tenant_id)
+    since, until = window
+    _, edges = split_window(since, until)
+    with storage.engine.connect() as conn:
+        hours, ranges = plan_edges(conn, Scope(tenant.tenant_id, since=since, until=until), edges)
+    assert tuple(sign for *_, sign in ranges) == signs
+    assert len(hours) == (2 if signs == (-1, -1) else 0)
+
+
+def test_summary_runs_three_statements_however_many_edges(
+    storage: SqlStorage, tenant: TenantKeys
+) -> None:
+    """One statement counts the calls of both edges, one nets the breakdown by source,
+    model, task type and project, one the agents; a window of whole hours needs no count."""
+    seed(storage, tenant.tenant_id)
+    executed: list[str] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("SELECT"):  # not BEGIN
+            executed.append(statement)
+
+    for window, statements in ((WINDOWS[1], 3), (WINDOWS[0], 2)):
+        executed.clear()
+        event.listen(storage.engine, "before_cursor_execute", capture)
+        try:
+            actual(storage, Scope(tenant.tenant_id, since=window[0], until=window[1]))
+        finally:
+            event.remove(storage.engine, "before_cursor_execute", capture)
+        assert len(executed) == statements, executed

@@ -4,7 +4,8 @@ Without ANALYZE statistics SQLite prefers an index that saves the ORDER BY sort,
 ``task_id = ? ORDER BY ts`` it walked the (tenant, agent, ts) or (tenant, ts) index
 until it met the task's rows: 270 ms per timeline, 9 s per event-list page and 800 ms
 per LLM-call page at 10 M events. The fleet metrics of the last hour read the 60 fleet
-minute rows and the runs' durations from an index alone.
+minute rows and the runs' durations from an index alone; the cost summary reads one
+index probe per hour of rollups and the edge calls from the (tenant, ts) index.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 from hbtest import T0, body, ev, llm
 from hiveboard.ingest.validate import validate_batch
 from hiveboard.storage.read.calls import list_llm_calls
+from hiveboard.storage.read.cost import cost_summary
 from hiveboard.storage.read.events import EventFilter, list_events
 from hiveboard.storage.read.filters import Scope
 from hiveboard.storage.read.metrics import metrics
@@ -59,6 +61,27 @@ def _plan(
         [(statement, params)] = executed
         plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", params).all()
     return result, " ".join(str(row[-1]) for row in plan)
+
+
+def _plans(storage: SqlStorage, read: Callable[[Connection], Any]) -> list[str]:
+    """The query plan of every statement ``read`` runs, in order."""
+    executed: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        if statement.startswith("SELECT"):  # not BEGIN
+            executed.append((statement, params))
+
+    with storage.engine.connect() as conn:
+        event.listen(storage.engine, "before_cursor_execute", capture)
+        try:
+            read(conn)
+        finally:
+            event.remove(storage.engine, "before_cursor_execute", capture)
+        plans = [
+            conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", params).all()
+            for statement, params in executed
+        ]
+    return [" ".join(str(row[-1]) for row in plan) for plan in plans]
 
 
 def test_timeline_events(stored: tuple[SqlStorage, str, list[dict[str, Any]]]) -> None:
@@ -160,3 +183,31 @@ def test_task_list_keeps_the_index_that_orders_ties_by_id(
     assert [r["task_id"] for r in runs] == ["t1"]
     assert "ix_task_runs_tenant_id_first_event_at " in plan + " ", plan
     assert "TEMP B-TREE" not in plan, plan
+
+
+def test_cost_summary_probes_each_hour_and_reads_edge_calls_by_time(
+    stored: tuple[SqlStorage, str, list[dict[str, Any]]],
+) -> None:
+    """A day's cost summary: one statement counts the calls of each edge on the
+    (tenant, ts) index alone and reads its hour's calls from the fleet hourly row; the
+    breakdown reads the fleet rows of each hour (``hour IN``: one probe per hour on the
+    rollup key, never the agents' rows between them) netted with the edges' calls; the
+    agents' statement reads their narrow rows per hour the same way."""
+    storage, tenant_id, _ = stored
+    since, until = T0 - timedelta(hours=23, minutes=30), T0 + timedelta(minutes=30)
+    scope = Scope(tenant_id=tenant_id, since=since, until=until)
+
+    counts, breakdown, agents = _plans(storage, lambda conn: cost_summary(conn, scope))
+
+    assert counts.count("COVERING INDEX ix_llm_calls_tenant_id_ts") == 2, counts
+    fleet_row = "hourly_rollups USING INDEX sqlite_autoindex_hourly_rollups_1 (tenant_id=? AND "
+    fleet_row += "hour=? AND agent_id=? AND environment=? AND group_name=? AND project_id=?)"
+    assert counts.count(fleet_row) == 2, counts
+    rollup_key = "sqlite_autoindex_cost_rollups_1 (tenant_id=? AND hour=? AND agent_id=?)"
+    assert rollup_key in breakdown, breakdown
+    agent_key = "sqlite_autoindex_agent_cost_rollups_1 (tenant_id=? AND hour=?)"
+    assert agent_key in agents, agents
+    for plan in (breakdown, agents):
+        assert "ix_llm_calls_tenant_id_ts (tenant_id=? AND ts>? AND ts<?)" in plan, plan
+        tables = ("llm_calls", "cost_rollups", "agent_cost_rollups")
+        assert not any(f"SCAN {table}" in plan for table in tables), plan
