@@ -114,7 +114,8 @@ def _serve_one(settings: Settings, storage: SqlStorage) -> None:
 
     from hiveboard.app import create_app
 
-    uvicorn.run(create_app(settings, storage, prepared=True), **_uvicorn_options(settings))
+    app = create_app(settings, storage, prepared=True, freeze_heap=True)
+    uvicorn.run(app, **_uvicorn_options(settings))
 
 
 def _serve_workers(settings: Settings, storage: SqlStorage) -> None:
