@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
 import multiprocessing as mp
+import os
+import stat
 import threading
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hbtest import T0, body, ev
 from hiveboard.ingest.validate import validate_batch
 from hiveboard.storage.sql import SqlStorage
@@ -82,3 +86,33 @@ def test_two_processes_ingest_into_one_file_at_once(tmp_path: Path) -> None:
     storage.close()
     assert stored == 2 * 15 * 21
     assert runs == 2 * 15
+
+
+def test_the_lock_file_takes_the_database_files_permissions(tmp_path: Path) -> None:
+    db_path = tmp_path / "hiveboard.db"
+    db_path.write_bytes(b"")
+    db_path.chmod(0o640)
+    lock = SqliteWriteLock(str(db_path))
+    with lock.held():
+        pass
+    lock.close()
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "hiveboard.db-writer.lock").stat().st_mode) == 0o640 & ~umask
+
+
+def test_a_read_only_lock_file_still_excludes(tmp_path: Path) -> None:
+    """A process that may not write the lock file (another user's) locks it read-only."""
+    path = tmp_path / "hiveboard.db-writer.lock"
+    path.write_bytes(b"")
+    first = os.open(path, os.O_RDONLY)
+    second = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(first, fcntl.LOCK_EX)
+        with pytest.raises(BlockingIOError):
+            fcntl.flock(second, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(first, fcntl.LOCK_UN)
+        fcntl.flock(second, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    finally:
+        os.close(first)
+        os.close(second)

@@ -23,6 +23,7 @@ class SqliteWriteLock:
     """Exclusive writer lock for the SQLite database at ``db_path``."""
 
     def __init__(self, db_path: str) -> None:
+        self._db_path = db_path
         self._path = f"{db_path}-writer.lock"
         self._thread_lock = threading.Lock()
         self._fd: int | None = None
@@ -48,6 +49,20 @@ class SqliteWriteLock:
         # A forked child must not share its parent's open file: flock belongs to the
         # open file, so parent and child would both "hold" it at once.
         if self._fd is None or self._pid != os.getpid():
-            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self._fd = _open_lock_file(self._path, self._db_path)
             self._pid = os.getpid()
         return self._fd
+
+
+def _open_lock_file(path: str, db_path: str) -> int:
+    """The lock file, created with the database file's permissions (as SQLite creates its
+    ``-wal`` and ``-shm``), so a CLI run by another user that may write the database does
+    not lock the server out. ``flock`` needs only a read-only descriptor."""
+    try:
+        mode = os.stat(db_path).st_mode & 0o666
+    except OSError:
+        mode = 0o644
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, mode)
+    except PermissionError:
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
