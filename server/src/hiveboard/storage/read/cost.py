@@ -337,7 +337,8 @@ class Shape(NamedTuple):
 
 
 def _bound(name: str) -> Any:
-    """A bind parameter where a :class:`Scope` holds a value (typed by its column)."""
+    """A bind parameter standing in a :class:`Scope` field (typed ``Any`` so that it may:
+    the statement is built once and ``where_scope`` treats it like the value)."""
     return bindparam(name)
 
 
@@ -419,11 +420,8 @@ def _fold(into: dict[Any, Acc], key: Any, sums: Acc) -> None:
 
 
 def _accumulate(acc: Acc, sums: Acc) -> None:
-    acc[0] += sums[0]
-    acc[1] += sums[1]
-    acc[2] += sums[2]
-    acc[3] += sums[3]
-    acc[4] += sums[4]
+    for i, value in enumerate(sums):
+        acc[i] += value
 
 
 def _group(key: Any, acc: Acc) -> dict[str, Any]:
