@@ -1,4 +1,4 @@
-"""The server benchmarks still run: ``bench/ingest.py``, ``queries.py`` and ``soak.py`` in --quick.
+"""The server benchmarks still run: ingest, queries, soak and sqlite_ceiling in --quick.
 
 Benchmarks are scripts, not tests, so nothing else would notice when a change to the
 server or the storage layer breaks them. This runs each in its smallest mode and checks
@@ -52,3 +52,10 @@ def test_soak_bench_quick() -> None:
     assert "| non-200 answers | 0 |" in out
     assert "largest drift from that median" in out
     assert "stored!" not in out, "acknowledged events went missing"
+
+
+@pytest.mark.timeout(180)
+def test_sqlite_ceiling_bench_quick() -> None:
+    out = _run("sqlite_ceiling.py")
+    assert "## bench/sqlite_ceiling.py" in out
+    assert "| 400 |" in out and "without the 2 time indexes" in out
