@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -379,3 +381,70 @@ def test_a_forked_child_gets_a_working_transport(recorder: IngestRecorder) -> No
         if event.get("payload", {}).get("kind") == "llm_call"
     ]
     assert sorted(names) == ["child", "parent-after", "parent-before"]
+
+
+class _CutOffServer:
+    """A loopback server whose first answer is a 503 cut off mid-body, then plain 200s.
+
+    Written on a raw socket because a well-behaved HTTP server cannot send a body
+    shorter than its Content-Length; proxies that drop the connection do.
+    """
+
+    def __init__(self) -> None:
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self.requests = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(65536)
+                head, body = data.split(b"\r\n\r\n", 1)
+                length = next(
+                    int(line.split(b":")[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                )
+                while len(body) < length:
+                    body += conn.recv(65536)
+                self.requests += 1
+                if self.requests == 1:
+                    answer = b'HTTP/1.1 503 Unavailable\r\nContent-Length: 100\r\n\r\n{"err'
+                else:
+                    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
+                conn.sendall(answer)
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+def test_a_5xx_whose_body_is_cut_off_is_still_retried(sleeps: RecordingSleep) -> None:
+    server = _CutOffServer()
+    try:
+        client = hiveloop.init(api_key="hb_x", endpoint=server.url)
+        client._worker = BackgroundWorker(
+            HttpTransport(server.url, "hb_x"),
+            batch_size=100,
+            flush_interval=0.05,
+            max_queue_size=100,
+            sleep=sleeps,
+        )
+        client.agent("cut-off", heartbeat_interval=0)
+        assert client.flush(5)
+        stats = client.stats()
+        assert (stats.sent, stats.retried, stats.dropped) == (1, 1, {})
+        assert sleeps.delays == [1.0]
+        assert server.requests == 2
+    finally:
+        hiveloop.reset()
+        server.close()

@@ -108,22 +108,27 @@ class HttpTransport:
             if 200 <= status < 300 and status != 207:
                 response.content  # noqa: B018 (read to the end: the connection goes back to the pool)
                 return SendResult(status)
+            return interpret(status, response.headers, _json(response), event_count)
         except requests.Timeout as exc:
             return SendResult(None, retryable=True, error=f"timeout: {exc}")
         except requests.RequestException as exc:
             return SendResult(None, retryable=True, error=f"connection error: {exc}")
         except Exception as exc:  # the transport never raises into the worker
             return SendResult(None, retryable=True, error=f"unexpected error: {exc!r}")
-        return interpret(status, response.headers, _json(response), event_count)
 
     def close(self) -> None:
         self._session.close()
 
 
 def _json(response: requests.Response) -> Any:
+    """The parsed body, or None: a body cut off mid-read must not hide the status.
+
+    The status line already says what to do (a 503 is retried); losing the
+    connection while reading its details must not turn that into a lost batch.
+    """
     try:
         return response.json()
-    except ValueError:
+    except Exception:
         return None
 
 
