@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
 
 import hiveloop
 import pytest
@@ -35,12 +36,41 @@ def test_defaults_match_the_documented_table() -> None:
         ({"api_key": "hb_x", "max_queue_size": 0}, "max_queue_size"),
         ({"api_key": "hb_x", "endpoint": "ftp://example"}, "endpoint"),
         ({"api_key": "hb_x", "environment": ""}, "environment"),
+        ({"api_key": "hb_x", "environment": "e" * 65}, "environment"),
+        ({"api_key": "hb_x", "group": "g" * 129}, "group"),
         ({"api_key": "hb_x", "debug": "yes"}, "debug"),
     ],
 )
 def test_invalid_arguments_raise_naming_the_argument(arguments: dict, named: str) -> None:
     with pytest.raises(HiveLoopError, match=named):
         hiveloop.init(**arguments)
+
+
+def test_environment_and_group_at_their_limits_are_delivered(
+    recorder: IngestRecorder, validate_body: Any
+) -> None:
+    hb = hiveloop.init(api_key="hb_x", endpoint=recorder.url, environment="e" * 64, group="g" * 128)
+    hb.agent("at-the-limit", heartbeat_interval=0)
+    assert hb.flush(5)
+    body = recorder.bodies()[0]
+    validate_body(body)
+    assert (body["envelope"]["environment"], body["envelope"]["group"]) == ("e" * 64, "g" * 128)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "named"),
+    [
+        ({"version": 2}, "version"),
+        ({"version": "v" * 257}, "version"),
+        ({"type": "t" * 257}, "type"),
+        ({"framework": 1.0}, "framework"),
+    ],
+)
+def test_agent_metadata_the_server_would_refuse_raises(arguments: dict, named: str) -> None:
+    hb = hiveloop.init(api_key="hb_x")
+    with pytest.raises(HiveLoopError, match=named):
+        hb.agent("refused", heartbeat_interval=0, **arguments)
+    assert hb.get_agent("refused") is None
 
 
 def test_missing_api_key_says_how_to_provide_one() -> None:

@@ -59,6 +59,7 @@ class HiveBoard:
         the same id returns the same agent with its metadata updated.
         """
         _check_agent_arguments(agent_id, heartbeat_interval, stuck_threshold)
+        _check_envelope_strings(type=type, version=version, framework=framework)
         with self._lock:
             existing = self._agents.get(agent_id)
             if existing is not None:
@@ -146,6 +147,19 @@ def _check_agent_arguments(agent_id: Any, heartbeat_interval: Any, stuck_thresho
         raise HiveLoopError(
             f"stuck_threshold must be a number of seconds greater than 0 (got {stuck_threshold!r})"
         )
+
+
+def _check_envelope_strings(**values: Any) -> None:
+    """Metadata the envelope carries: the server refuses every batch of an agent whose
+    envelope has a non-string or over-long field, so refuse it here, where it shows."""
+    for name, value in values.items():
+        if value is None:  # left out of the envelope: the server's default applies
+            continue
+        if not isinstance(value, str) or len(value) > _events.MAX_ID_CHARS:
+            raise HiveLoopError(
+                f"{name} must be a string of at most {_events.MAX_ID_CHARS} characters or None "
+                f"(got {value!r:.80})"
+            )
 
 
 def ignored_arguments(config: Config, explicit: Mapping[str, Any]) -> list[str]:

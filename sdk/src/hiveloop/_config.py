@@ -17,6 +17,7 @@ from .errors import HiveLoopError
 
 DEFAULT_ENDPOINT = "https://api.hiveboard.io"
 MAX_BATCH_SIZE = 500
+ENVELOPE_LIMITS = {"environment": 64, "group": 128}  # characters, per the wire format
 
 # Options that may come from the environment when init() leaves them out.
 ENVIRONMENT_VARIABLES = {
@@ -74,6 +75,12 @@ def _validate(values: dict[str, Any]) -> None:
     for name in ("environment", "group", "endpoint"):
         if name in values and (not isinstance(values[name], str) or not values[name]):
             raise HiveLoopError(f"{name} must be a non-empty string (got {values[name]!r})")
+    # The server refuses every batch whose envelope is over these limits.
+    for name, limit in ENVELOPE_LIMITS.items():
+        if name in values and len(values[name]) > limit:
+            raise HiveLoopError(
+                f"{name} must be at most {limit} characters (got {len(values[name])})"
+            )
     endpoint = values.get("endpoint", DEFAULT_ENDPOINT)
     if not endpoint.startswith(("http://", "https://")):
         raise HiveLoopError(f"endpoint must start with http:// or https:// (got {endpoint!r})")
