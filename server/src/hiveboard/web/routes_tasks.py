@@ -109,11 +109,18 @@ def timeline_page(
     user: User,
     task_id: str,
     run: Annotated[str | None, Query(max_length=256)] = None,
+    agent: Text = None,
 ) -> Response:
-    """A run's waterfall, plan, retries, approvals and failure; permalink with ``?run=``."""
+    """A run's waterfall, plan, retries, approvals and failure; permalink with ``?run=``.
+
+    ``?agent=`` picks that agent's latest run of the task: task ids are the agents' own
+    names and often shared (two agents both run "daily-report"), so a link from one
+    agent's card must not open another agent's run.
+    """
     with data.reading(request) as conn:
         try:
-            timeline = data.timeline(conn, data.context(request, user), task_id, run)
+            ctx = data.context(request, user, agent=agent)
+            timeline = data.timeline(conn, ctx, task_id, run)
         except ApiError:
             message = f"No task {task_id!r} (run {run or 'latest'}) in this tenant."
             page = {"title": "No such task", "message": message}
