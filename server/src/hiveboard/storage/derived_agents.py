@@ -259,7 +259,8 @@ def prepare(
         elif ev.event_type == "custom" and ev.payload_kind in SHUTDOWN_KINDS:
             latest("shutdown_at", ev.ts)
 
-    tasks = derived_tasks.apply(conn, tenant_id, agent_id, evs, prices, out)
+    seen_before = None if is_new else agent["last_seen_at"]
+    tasks = derived_tasks.apply(conn, tenant_id, agent_id, evs, prices, out, seen_before)
     pipeline = derived_pipeline.apply(conn, tenant_id, agent_id, evs, tasks, out)
 
     for ended_at, outcome, started_at in tasks.ended:

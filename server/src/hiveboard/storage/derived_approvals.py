@@ -6,6 +6,7 @@ pending counts are re-read after the writes); statements are built once (``Prepa
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, select, update
@@ -14,7 +15,7 @@ from sqlalchemy.sql import Select
 from hiveboard.ingest.model import Event
 from hiveboard.storage.derived_values import RunKey
 from hiveboard.storage.dialect import Prepared
-from hiveboard.storage.tables import approvals
+from hiveboard.storage.tables import approvals, events
 
 _A = approvals.c
 _SELECT_PENDING: Select[Any] = select(approvals).where(
@@ -45,6 +46,23 @@ _COUNT_PENDING: Select[Any] = (
     )
     .group_by(_A.task_id, _A.task_run_id)
 )
+_E = events.c
+# Receipts stored earlier that matched no request: a retry may deliver their request late.
+_UNMATCHED_RECEIPTS: Select[Any] = select(
+    _E.event_id, _E.ts, _E.task_id, _E.task_run_id, _E.parent_event_id
+).where(
+    _E.tenant_id == bindparam("tenant_id"),
+    _E.agent_id == bindparam("agent_id"),
+    _E.ts >= bindparam("since"),
+    _E.event_type == "approval_received",
+    ~select(_A.event_id)
+    .where(
+        _A.tenant_id == _E.tenant_id,
+        _A.agent_id == _E.agent_id,
+        _A.received_event_id == _E.event_id,
+    )
+    .exists(),
+)
 _IN_RUN = (
     (_A.tenant_id == bindparam("k_tenant"))
     & (_A.agent_id == bindparam("k_agent"))
@@ -56,9 +74,18 @@ _CLOSE = update(approvals).where(_IN_RUN, _A.state == "open").values(state="clos
 
 
 def apply_approvals(
-    conn: Connection, tenant_id: str, agent_id: str, evs: list[Event]
+    conn: Connection,
+    tenant_id: str,
+    agent_id: str,
+    evs: list[Event],
+    seen_before: datetime | None = None,
 ) -> set[RunKey]:
-    """Record requests/escalations and match receipts; return the runs whose count changed."""
+    """Record requests/escalations and match receipts; return the runs whose count changed.
+
+    ``seen_before`` is the agent's newest event time before this batch: a request no newer
+    than it may be a retry arriving after its answer, which is then looked up (only then,
+    so in-order delivery costs no extra statement).
+    """
     relevant = [
         ev for ev in evs
         if ev.event_type in ("approval_requested", "approval_received", "escalated")
@@ -73,6 +100,7 @@ def apply_approvals(
     ]
     inserts: list[dict[str, Any]] = []
     touched: set[RunKey] = set()
+    orphans = _unmatched_receipts(conn, tenant_id, agent_id, relevant, seen_before)
     for ev in relevant:
         run_key = ev.run_key
         if ev.event_type in ("approval_requested", "escalated"):
@@ -92,16 +120,17 @@ def apply_approvals(
                 "state": "pending" if ev.event_type == "approval_requested" else "open",
             }
             inserts.append(row)
-            if row["kind"] == "approval":
+            answer = _match_receipt(orphans, row) if row["kind"] == "approval" else None
+            if answer is not None:
+                orphans.remove(answer)
+                _answer(row, answer["event_id"], answer["ts"])
+            elif row["kind"] == "approval":
                 pending.append(row)
         else:
             match = _match_request(pending, ev)
             if match is None:
                 continue  # a receipt for a request we never saw; the raw event is kept
-            match["state"] = "received"
-            match["received_at"] = ev.ts
-            match["received_event_id"] = ev.event_id
-            match["wait_ms"] = max(0, int((ev.ts - match["requested_at"]).total_seconds() * 1000))
+            _answer(match, ev.event_id, ev.ts)
             pending.remove(match)
             if match not in inserts:
                 conn.execute(
@@ -116,6 +145,50 @@ def apply_approvals(
     if inserts:
         conn.execute(_INSERT(conn), inserts)
     return touched
+
+
+def _answer(request: dict[str, Any], event_id: str, at: datetime) -> None:
+    request["state"] = "received"
+    request["received_at"] = at
+    request["received_event_id"] = event_id
+    request["wait_ms"] = max(0, int((at - request["requested_at"]).total_seconds() * 1000))
+
+
+def _unmatched_receipts(
+    conn: Connection,
+    tenant_id: str,
+    agent_id: str,
+    relevant: list[Event],
+    seen_before: datetime | None,
+) -> list[dict[str, Any]]:
+    late = [
+        ev.ts for ev in relevant
+        if ev.event_type == "approval_requested" and seen_before is not None
+        and ev.ts <= seen_before
+    ]  # fmt: skip
+    if not late:
+        return []
+    own = {ev.event_id for ev in relevant}
+    params = {"tenant_id": tenant_id, "agent_id": agent_id, "since": min(late)}
+    found = conn.execute(_UNMATCHED_RECEIPTS, params).mappings()
+    return [dict(r) for r in found if r["event_id"] not in own]
+
+
+def _match_receipt(
+    receipts: list[dict[str, Any]], request: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The stored receipt that answers a late request: the one linked to it, else the
+    earliest of its run sent after it and not linked to another request."""
+    for r in receipts:
+        if r["parent_event_id"] == request["event_id"]:
+            return r
+    same_run = [
+        r for r in receipts
+        if not r["parent_event_id"] and r["task_id"] == request["task_id"]
+        and (r["task_run_id"] or "") == (request["task_run_id"] or "")
+        and r["ts"] >= request["requested_at"]
+    ]  # fmt: skip
+    return min(same_run, key=lambda r: r["ts"]) if same_run else None
 
 
 def _match_request(pending: list[dict[str, Any]], ev: Event) -> dict[str, Any] | None:

@@ -85,9 +85,11 @@ def apply(
     evs: list[Event],
     prices: Callable[[], dict[str, PriceOverride]],
     out: WriteBuffer,
+    seen_before: datetime | None = None,
 ) -> TaskEffects:
     """Merge one agent's new events into its runs and actions; rows go to ``out``.
 
+    ``seen_before`` is the agent's newest event time before this batch (None if new).
     ``effects.runs`` holds every run the batch touched, as it will be once ``out`` is
     flushed (new runs get their ``id`` then), so the agent row needs no read-back.
     """
@@ -113,13 +115,18 @@ def apply(
     _apply_llm_calls(tenant_id, agent_id, evs, runs, prices, effects, out)
     _apply_actions(conn, tenant_id, agent_id, scoped, runs, out)
     derived_plans.apply_plans(conn, tenant_id, agent_id, scoped)
-    approval_keys = derived_approvals.apply_approvals(conn, tenant_id, agent_id, evs)
-    # Only runs that still have an open request need their requests closed.
+    approval_keys = derived_approvals.apply_approvals(conn, tenant_id, agent_id, evs, seen_before)
+    # Only runs that still have an open request need their requests closed: those that
+    # ended now with one, and ended runs a late request or escalation was delivered for.
     ended_now = {
         key
         for key, run in runs.items()
         if run.get("_ended_now") and (run["pending_approvals"] or run["escalated_at"] is not None)
     }
+    ended_now |= {
+        key for key in approval_keys
+        if key in runs and runs[key]["ended_at"] is not None and not runs[key].get("_ended_now")
+    }  # fmt: skip
     if ended_now:
         approval_keys |= derived_approvals.close_for_ended_runs(
             conn, tenant_id, agent_id, ended_now

@@ -1,0 +1,164 @@
+"""hiveboard.md's derived-state rules, each as a scenario through the real storage.
+
+These pin the rules the contract suite (test_contract.py) does not: out-of-order
+delivery of the human-in-the-loop events, thresholds at their edges, cost sources.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from hbtest import T0, TenantKeys, body, ev, llm
+from hiveboard.detector import Detector
+from hiveboard.ingest.validate import validate_batch
+from hiveboard.storage.base import IngestResult
+from hiveboard.storage.sql import SqlStorage
+from hiveboard.storage.tables import agents, approvals, llm_calls, task_runs
+from sqlalchemy import select
+
+
+def ingest(storage: SqlStorage, tenant_id: str, b: dict[str, Any], at: float = 0) -> IngestResult:
+    now = T0 + timedelta(seconds=at)
+    return storage.ingest(tenant_id, validate_batch(b, now=now), now=now)
+
+
+def rows(storage: SqlStorage, table: Any, **where: Any) -> list[dict[str, Any]]:
+    stmt = select(table)
+    for k, v in where.items():
+        stmt = stmt.where(table.c[k] == v)
+    with storage.engine.connect() as conn:
+        return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+def agent(storage: SqlStorage, tenant_id: str) -> dict[str, Any]:
+    return rows(storage, agents, tenant_id=tenant_id, agent_id="agent-1")[0]
+
+
+# -- agent status ------------------------------------------------------------------------
+
+
+def test_silence_exactly_at_the_threshold_is_not_yet_offline(
+    storage: SqlStorage, tenant: TenantKeys
+) -> None:
+    """ "Longer than stuck_threshold": at the threshold the agent is still idle."""
+    tid = tenant.tenant_id
+    ingest(storage, tid, body(ev("agent_registered", 0, payload={"data": {"stuck_threshold": 60}})))
+    detector = Detector(storage, 5)
+    assert detector.run_once(T0 + timedelta(seconds=60)) == []
+    (t,) = detector.run_once(T0 + timedelta(seconds=61))
+    assert (t.from_status, t.to_status) == ("idle", "offline")
+    assert "60" in t.reason
+
+
+def test_process_died_mid_task_is_stuck_not_offline(
+    storage: SqlStorage, tenant: TenantKeys
+) -> None:
+    tid = tenant.tenant_id
+    ingest(storage, tid, body(ev("task_started", 0, task_id="t1")))
+    (t,) = Detector(storage, 5).run_once(T0 + timedelta(seconds=301))
+    assert t.to_status == "stuck"
+    assert rows(storage, task_runs)[0]["status"] == "stuck"
+
+
+def test_clean_shutdown_is_offline_at_once(storage: SqlStorage, tenant: TenantKeys) -> None:
+    tid = tenant.tenant_id
+    shutdown = {"kind": "agent_shutdown", "summary": "bye"}
+    ingest(storage, tid, body(ev("heartbeat", 0), ev("custom", 1, payload=shutdown)), at=1)
+    assert agent(storage, tid)["status"] == "offline"
+
+
+def test_liveness_events_do_not_clear_an_error(storage: SqlStorage, tenant: TenantKeys) -> None:
+    """Heartbeats and LLM calls prove liveness; they never change the activity state."""
+    tid = tenant.tenant_id
+    ingest(
+        storage, tid, body(ev("task_started", 0, task_id="t1"), ev("task_failed", 1, task_id="t1"))
+    )
+    ingest(storage, tid, body(ev("heartbeat", 30), llm(31, tokens_in=1, tokens_out=1)), at=31)
+    assert agent(storage, tid)["status"] == "error"
+
+
+# -- approvals and escalations delivered out of order -------------------------------------
+
+
+def test_request_delivered_after_its_answer_is_not_left_pending(
+    storage: SqlStorage, tenant: TenantKeys
+) -> None:
+    """A retried batch carries the request after the batch with the answer was stored."""
+    tid = tenant.tenant_id
+    req = ev("approval_requested", 1, task_id="t1", payload={"summary": "refund?"})
+    got = ev("approval_received", 31, task_id="t1", parent_event_id=req["event_id"])
+    ingest(storage, tid, body(ev("task_started", 0, task_id="t1"), got), at=32)
+    ingest(storage, tid, body(req), at=40)  # the retry
+    (appr,) = rows(storage, approvals)
+    assert appr["state"] == "received" and appr["wait_ms"] == 30_000
+    assert appr["received_event_id"] == got["event_id"]
+    assert rows(storage, task_runs)[0]["status"] == "running"
+    assert agent(storage, tid)["status"] == "processing"
+
+
+def test_request_without_parent_link_delivered_after_its_answer(
+    storage: SqlStorage, tenant: TenantKeys
+) -> None:
+    tid = tenant.tenant_id
+    req = ev("approval_requested", 1, task_id="t1")
+    got = ev("approval_received", 5, task_id="t1")
+    ingest(storage, tid, body(ev("task_started", 0, task_id="t1"), got), at=6)
+    ingest(storage, tid, body(req), at=7)
+    (appr,) = rows(storage, approvals)
+    assert appr["state"] == "received" and appr["wait_ms"] == 4_000
+    assert agent(storage, tid)["status"] == "processing"
+
+
+def test_request_delivered_after_its_run_ended_does_not_wait_forever(
+    storage: SqlStorage, tenant: TenantKeys
+) -> None:
+    tid = tenant.tenant_id
+    req = ev("approval_requested", 1, task_id="t1")
+    esc = ev("escalated", 2, task_id="t1")
+    ingest(
+        storage,
+        tid,
+        body(ev("task_started", 0, task_id="t1"), ev("task_completed", 9, task_id="t1")),
+        at=10,
+    )
+    ingest(storage, tid, body(req, esc), at=11)
+    states = {r["kind"]: r["state"] for r in rows(storage, approvals)}
+    assert states == {"approval": "expired", "escalation": "closed"}
+    run = rows(storage, task_runs)[0]
+    assert run["status"] == "completed" and run["pending_approvals"] == 0
+
+
+# -- tasks ---------------------------------------------------------------------------------
+
+
+# -- cost ----------------------------------------------------------------------------------
+
+
+def test_cost_sources(storage: SqlStorage, tenant: TenantKeys) -> None:
+    tid = tenant.tenant_id
+    ingest(
+        storage,
+        tid,
+        body(
+            llm(0, model="gpt-4o", tokens_in=1000, tokens_out=100, cost=0.25),
+            llm(1, model="gpt-4o", tokens_in=1000, tokens_out=100),
+            llm(2, model="gpt-4o"),
+            llm(3, model="totally-unknown-model", tokens_in=5, tokens_out=5),
+        ),
+    )
+    calls = sorted(rows(storage, llm_calls), key=lambda c: c["ts"])
+    assert [c["cost_source"] for c in calls] == ["reported", "estimated", "unknown", "unknown"]
+    assert calls[0]["cost_usd"] == 0.25
+    assert calls[1]["cost_usd"] and calls[1]["cost_usd"] > 0 and calls[1]["matched_model"]
+    assert calls[2]["cost_usd"] is None and calls[3]["cost_usd"] is None
+
+
+def test_price_override_matches_the_model_name_case_insensitively(
+    storage: SqlStorage, tenant: TenantKeys
+) -> None:
+    tid = tenant.tenant_id
+    storage.set_price_override(tid, "my-local-llm", 2.0, 4.0)
+    ingest(storage, tid, body(llm(0, model="My-Local-LLM", tokens_in=500_000, tokens_out=0)))
+    (call,) = rows(storage, llm_calls)
+    assert (call["cost_source"], call["cost_usd"]) == ("estimated", 1.0)
