@@ -132,6 +132,27 @@ def test_request_delivered_after_its_run_ended_does_not_wait_forever(
 # -- tasks ---------------------------------------------------------------------------------
 
 
+def test_duration_from_timestamps_when_the_start_arrives_after_the_end(
+    storage: SqlStorage, tenant: TenantKeys
+) -> None:
+    tid = tenant.tenant_id
+    start = ev("task_started", 0, task_id="t1")
+    ingest(storage, tid, body(ev("task_completed", 12, task_id="t1")), at=12)
+    ingest(storage, tid, body(start), at=13)
+    run = rows(storage, task_runs)[0]
+    assert run["status"] == "completed" and run["duration_ms"] == 12_000
+
+
+def test_sdk_duration_is_kept_when_the_start_arrives_late(
+    storage: SqlStorage, tenant: TenantKeys
+) -> None:
+    tid = tenant.tenant_id
+    done = ev("task_completed", 12, task_id="t1", duration_ms=11_500)
+    ingest(storage, tid, body(done), at=12)
+    ingest(storage, tid, body(ev("task_started", 0, task_id="t1")), at=13)
+    assert rows(storage, task_runs)[0]["duration_ms"] == 11_500
+
+
 # -- cost ----------------------------------------------------------------------------------
 
 

@@ -104,7 +104,7 @@ def apply(
         run = runs[ev.run_key]  # type: ignore[index]
         if ev.event_type == "task_started":
             if run["started_at"] is None or ev.ts < run["started_at"]:
-                run["started_at"] = ev.ts
+                _start_run(run, ev.ts)
         elif ev.event_type in ("task_completed", "task_failed"):
             _end_run(run, ev)
         elif ev.event_type == "escalated" and (
@@ -161,7 +161,13 @@ def _load_runs(
     rows = conn.execute(
         _SELECT_RUNS, {"tenant_id": tenant_id, "agent_id": agent_id, "task_ids": list(task_ids)}
     ).mappings()
-    return {(r["task_id"], r["task_run_id"]): {**r, "_new": False, "_dirty": False} for r in rows}
+    return {
+        (r["task_id"], r["task_run_id"]): {
+            **r, "_new": False, "_dirty": False,
+            "_loaded_start": r["started_at"] or r["first_event_at"],
+        }
+        for r in rows
+    }  # fmt: skip
 
 
 def _touch(runs: dict[RunKey, dict[str, Any]], tenant_id: str, agent_id: str, ev: Event) -> None:
@@ -212,13 +218,29 @@ def _touch(runs: dict[RunKey, dict[str, Any]], tenant_id: str, agent_id: str, ev
             run[name] = getattr(ev, name)
 
 
+def _start_run(run: dict[str, Any], ts: datetime) -> None:
+    """A start older than the one known; a run already ended by an earlier batch had its
+    duration computed from a later event, so a computed one is computed again."""
+    ended = run["ended_at"]
+    before = run["started_at"] or run.get("_loaded_start")
+    run["started_at"] = ts
+    if ended is None or before is None or run.get("_ended_now"):
+        return
+    if run["duration_ms"] == _elapsed_ms(before, ended):
+        run["duration_ms"] = _elapsed_ms(ts, ended)
+
+
+def _elapsed_ms(start: datetime, end: datetime) -> int:
+    return max(0, int((end - start).total_seconds() * 1000))
+
+
 def _end_run(run: dict[str, Any], ev: Event) -> None:
     if run["ended_at"] is not None and ev.ts < run["ended_at"]:
         return  # an older terminal event arriving late does not override the newer one
     run["ended_at"] = ev.ts
     run["status"] = "completed" if ev.event_type == "task_completed" else "failed"
     start = run["started_at"] or run["first_event_at"]
-    computed = max(0, int((ev.ts - start).total_seconds() * 1000))
+    computed = _elapsed_ms(start, ev.ts)
     run["duration_ms"] = ev.duration_ms if ev.duration_ms is not None else computed
     payload = ev.payload or {}
     exc_type = payload.get("exception_type")
