@@ -90,3 +90,19 @@ def test_users_and_prices(admin_page: Any, new_page: Any, server: Server) -> Non
     other = new_page()
     login(other, "new@localhost", "a-long-password")
     assert other.locator(".role").inner_text() == "viewer"
+
+
+def test_price_must_be_a_finite_number(admin_page: Any, server: Server) -> None:
+    """ "nan" and "inf" parse as floats: refused with the form's message, never stored."""
+    page = admin_page
+    page.goto("/settings")
+    token = page.locator("input[name=csrf_token]").first.get_attribute("value")
+    for price_in, price_out in (("nan", "1"), ("1", "inf"), ("-inf", "1"), ("1e400", "1")):
+        form = {"model": "odd-model", "input_per_mtok": price_in, "output_per_mtok": price_out}
+        answer = page.request.post(
+            "/settings/prices", form={**form, "csrf_token": token}, max_redirects=0
+        )
+        assert answer.status == 303, (price_in, price_out)
+        page.goto("/settings")
+        expect(page.locator("#flash-error")).to_contain_text("two prices")
+    assert "odd-model" not in server.storage.price_overrides("default")

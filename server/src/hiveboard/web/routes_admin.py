@@ -11,6 +11,7 @@ never repeats an action and a new key's secret is never in a URL.
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -217,7 +218,10 @@ async def set_price(request: Request, user: User) -> Response:
         price_out = float(form.get("output_per_mtok", ""))
     except ValueError:
         price_in = price_out = -1.0
-    if not model or price_in < 0 or price_out < 0:
+    # float() also parses "nan" and "inf": NaN fails the database insert (a 500) and an
+    # infinite price would turn every estimate for the model into an infinite cost.
+    finite = math.isfinite(price_in) and math.isfinite(price_out)
+    if not model or not finite or price_in < 0 or price_out < 0:
         error = "Give a model name and two prices (USD per million tokens, ≥ 0)."
         return _back(request, user, "prices", error=error)
     request.app.state.storage.set_price_override(user.tenant_id, model, price_in, price_out)
