@@ -448,3 +448,33 @@ def test_a_5xx_whose_body_is_cut_off_is_still_retried(sleeps: RecordingSleep) ->
     finally:
         hiveloop.reset()
         server.close()
+
+
+def test_a_308_redirect_is_followed_on_the_same_host(
+    worker_client: Any, recorder: IngestRecorder
+) -> None:
+    recorder.respond(308, headers={"Location": "/moved/v1/ingest"})
+    recorder.respond(200, times=2)
+    agent = _one_event(worker_client, "redirected")
+    assert worker_client.flush(5)
+    agent.llm_call("after", "m")
+    assert worker_client.flush(5)
+    paths = [request.path for request in recorder.requests]
+    assert paths == ["/v1/ingest", "/moved/v1/ingest", "/moved/v1/ingest"]
+    moved = recorder.requests[1]
+    assert moved.headers["authorization"] == "Bearer hb_test_x"
+    assert moved.json == recorder.requests[0].json
+    assert worker_client.stats().sent == 2
+
+
+def test_a_redirect_to_another_host_is_not_followed_with_the_key(
+    worker_client: Any, recorder: IngestRecorder
+) -> None:
+    with IngestRecorder() as elsewhere:
+        recorder.respond(307, headers={"Location": elsewhere.url + "/v1/ingest"})
+        _one_event(worker_client, "not-redirected")
+        assert worker_client.flush(5) is False
+        assert elsewhere.requests == []
+    stats = worker_client.stats()
+    assert stats.dropped == {"rejected": 1}
+    assert "HTTP 307" in (stats.last_error or "")

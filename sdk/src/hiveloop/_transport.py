@@ -11,6 +11,7 @@ import os
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import urljoin
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -22,6 +23,7 @@ from ._version import __version__
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 15.0
 MAX_RETRY_AFTER = 60.0
+MAX_REDIRECTS = 5
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,9 @@ class HttpTransport:
             adapter = self._session.get_adapter(self._url)
             response = adapter.send(request, timeout=(connect, read), proxies=self._session.proxies)
             status = response.status_code
+            if status in (307, 308):
+                response = self._follow(response, (connect, read))
+                status = response.status_code
             if 200 <= status < 300 and status != 207:
                 response.content  # noqa: B018 (read to the end: the connection goes back to the pool)
                 return SendResult(status)
@@ -115,6 +120,34 @@ class HttpTransport:
             return SendResult(None, retryable=True, error=f"connection error: {exc}")
         except Exception as exc:  # the transport never raises into the worker
             return SendResult(None, retryable=True, error=f"unexpected error: {exc!r}")
+
+    def _follow(
+        self, response: requests.Response, timeout: tuple[float, float]
+    ) -> requests.Response:
+        """Re-post the batch where a 307/308 points (an http:// endpoint sent to https://).
+
+        Only within the same host, where the API key may go (the rule ``requests``
+        applies to redirects); a 308 is remembered, so later batches go there directly.
+        """
+        url = self._url
+        for _ in range(MAX_REDIRECTS):
+            location = response.headers.get("Location")
+            if response.status_code not in (307, 308) or not location:
+                break
+            target = urljoin(url, location)
+            if self._session.should_strip_auth(url, target):  # type: ignore[no-untyped-call]
+                break
+            response.content  # noqa: B018 (read to the end: the connection goes back to the pool)
+            request = self._template.copy()
+            request.url = target
+            adapter = self._session.get_adapter(target)
+            permanent = response.status_code == 308
+            response = adapter.send(request, timeout=timeout, proxies=self._session.proxies)
+            url = target
+            if permanent and response.status_code not in (307, 308):
+                self._url = target
+                self._template = self._prepare_template()
+        return response
 
     def close(self) -> None:
         self._session.close()
