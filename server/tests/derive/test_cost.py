@@ -41,3 +41,18 @@ def test_tenant_override_wins_case_insensitively() -> None:
         overrides={"gpt-4o": PriceOverride(input_per_mtok=1.0, output_per_mtok=4.0)},
     )
     assert (c.cost_usd, c.source, c.matched_model) == (6.0, "estimated", "GPT-4o")
+
+
+def test_provider_prefixed_model_names_are_priced() -> None:
+    """LiteLLM / OpenRouter / pydantic-ai name models ``provider/model`` or ``provider:model``."""
+    plain = llm_call_cost(model="gpt-4o", tokens_in=1000, tokens_out=100, reported=None)
+    for name in ("openai/gpt-4o", "openai:gpt-4o", "OpenAI/gpt-4o"):
+        c = llm_call_cost(model=name, tokens_in=1000, tokens_out=100, reported=None)
+        assert (c.cost_usd, c.source, c.matched_model) == (plain.cost_usd, "estimated", "gpt-4o")
+    c = llm_call_cost(model="anthropic/claude-sonnet-4", tokens_in=10, tokens_out=10, reported=None)
+    assert c.source == "estimated" and c.matched_model == "claude-sonnet-4-0"
+
+
+def test_unknown_provider_prefix_stays_unknown() -> None:
+    c = llm_call_cost(model="acme/secret-model", tokens_in=10, tokens_out=10, reported=None)
+    assert (c.cost_usd, c.source) == (None, "unknown")

@@ -6,7 +6,7 @@ Order of precedence, recorded as ``cost_source``:
 2. ``estimated``: computed from ``tokens_in``/``tokens_out`` with the tenant's price
    override for the model when there is one, otherwise with the ``genai-prices`` table
    (which also tells us the model it matched, e.g. ``claude-sonnet-4`` →
-   ``claude-sonnet-4-0``).
+   ``claude-sonnet-4-0``, or ``openai/gpt-4o`` → ``gpt-4o``).
 3. ``unknown``: no cost, no tokens, or a model nobody prices. The cost is then ``None``,
    never a silent zero, so totals can say how many calls they could not price.
 """
@@ -75,11 +75,29 @@ def _find_override(model: str, overrides: Mapping[str, PriceOverride]) -> PriceO
 @lru_cache(maxsize=8192)
 def _library_cost(model: str, tokens_in: int, tokens_out: int) -> Cost:
     # Cached: the same (model, tokens) pairs recur a lot, and a lookup costs ~100 µs.
-    try:
-        calc = calc_price(Usage(input_tokens=tokens_in, output_tokens=tokens_out), model)
-    except LookupError:
-        return UNKNOWN
-    except Exception:  # the pricing library must never break ingest
-        logger.warning("genai-prices failed for model %r", model, exc_info=True)
-        return UNKNOWN
-    return Cost(float(calc.total_price), "estimated", calc.model.id)
+    usage = Usage(input_tokens=tokens_in, output_tokens=tokens_out)
+    for ref, provider in _lookups(model):
+        try:
+            calc = calc_price(usage, ref, provider_id=provider)
+        except LookupError:
+            continue
+        except Exception:  # the pricing library must never break ingest
+            logger.warning("genai-prices failed for model %r", model, exc_info=True)
+            return UNKNOWN
+        return Cost(float(calc.total_price), "estimated", calc.model.id)
+    return UNKNOWN
+
+
+def _lookups(model: str) -> list[tuple[str, str | None]]:
+    """The plain name first; then, for ``provider/model`` and ``provider:model`` (the
+    names LiteLLM, OpenRouter and pydantic-ai send), the model at that provider, and the
+    whole name at OpenRouter, which lists its models that way."""
+    out: list[tuple[str, str | None]] = [(model, None)]
+    for sep in ("/", ":"):
+        provider, found, rest = model.partition(sep)
+        if found and provider and rest:
+            out.append((rest, provider.lower()))
+            if sep == "/":
+                out.append((model, "openrouter"))
+            break
+    return out
