@@ -366,3 +366,26 @@ def test_tool_payload_shapes_and_clips() -> None:
     assert len(payload["args"]["query"]) == 500 and payload["args"]["limit"] == 5
     assert len(payload["result"]) == 1000
     assert "duration_ms" not in payload
+
+
+def test_unusual_argument_types_never_raise_into_the_agent(
+    hb: Any, recorder: IngestRecorder
+) -> None:
+    agent = hb.agent("sloppy", heartbeat_interval=0)
+    with agent.task("t-1") as task:
+        task.plan("Process lead", (step for step in ("Fetch", "Score")))
+        agent.event(["custom"], {"summary": "not a type"})  # type: ignore[arg-type]
+        agent.scheduled(({"id": "daily", "next_run": "2026-02-14T06:00:00Z"}, "junk"))
+        agent.scheduled(None)  # type: ignore[arg-type]
+    events = sent_events(recorder, hb)
+    plan = next(e for e in events if e["payload"].get("kind") == "plan_created")
+    assert plan["payload"]["data"]["steps"] == [
+        {"index": 0, "description": "Fetch"},
+        {"index": 1, "description": "Score"},
+    ]
+    scheduled = [e for e in events if e["payload"].get("kind") == "scheduled"]
+    assert [e["payload"]["summary"] for e in scheduled] == [
+        "2 scheduled items, next at 2026-02-14T06:00:00Z",
+        "0 scheduled items",
+    ]
+    assert not any(e["payload"].get("summary") == "not a type" for e in events)

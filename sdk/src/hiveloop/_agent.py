@@ -197,7 +197,7 @@ class Agent:
         severity: str | None,
         parent_event_id: str | None,
     ) -> None:
-        if event_type not in _events.EVENT_TYPES:
+        if not isinstance(event_type, str) or event_type not in _events.EVENT_TYPES:
             logger.warning(
                 "event_type %r is not one of the 13 HiveBoard event types; event not sent",
                 event_type,
@@ -277,7 +277,8 @@ class Agent:
 
     def scheduled(self, items: list[Mapping[str, Any]]) -> None:
         """The agent's recurring work: ``id``, ``name``, ``next_run``, ``interval``, ``enabled``."""
-        data = {"items": list(items)}
+        items = _events.as_list(items, "scheduled items")
+        data = {"items": items}
         self._kind("scheduled", _events.scheduled_summary(items), data, ["scheduled"], scoped=False)
 
     def report_issue(

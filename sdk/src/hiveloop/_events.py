@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import _ids
-from ._log import RateLimitedWarning
+from ._log import RateLimitedWarning, logger
 
 if TYPE_CHECKING:
     from ._actions import Action
@@ -534,8 +534,21 @@ def queue_snapshot_from(data: Mapping[str, Any]) -> Event:
     return kind_event(None, None, "queue_snapshot", summary, dict(data), ["queue"])
 
 
+def as_list(values: Any, what: str) -> list[Any]:
+    """A list from any iterable; an empty one (and a warning) from anything else.
+
+    Runs on the caller's thread, which a wrong argument type must not break.
+    """
+    try:
+        return list(values)
+    except TypeError:
+        logger.warning("%s must be a list, got %s; sent as empty", what, type(values).__name__)
+        return []
+
+
 def scheduled_summary(items: list[Mapping[str, Any]]) -> str:
-    runs = [str(item["next_run"]) for item in items if item.get("next_run")]
+    mappings = [item for item in items if isinstance(item, Mapping)]
+    runs = [str(item["next_run"]) for item in mappings if item.get("next_run")]
     summary = f"{len(items)} scheduled items"
     if runs:
         summary += f", next at {min(runs)}"

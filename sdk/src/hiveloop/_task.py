@@ -199,7 +199,11 @@ class Task:
         )
 
     def plan(self, goal: str, steps: list[str], revision: int = 0) -> None:
-        """Record the plan for this run; later ``plan_step`` calls refer to its steps."""
+        """Record the plan for this run; later ``plan_step`` calls refer to its steps.
+
+        ``steps`` may be any iterable of descriptions (a generator included).
+        """
+        steps = _events.as_list(steps, "plan steps")
         self._plan_steps = len(steps)
         self._plan_revision = revision
         data = {
