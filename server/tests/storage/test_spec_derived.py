@@ -183,3 +183,63 @@ def test_price_override_matches_the_model_name_case_insensitively(
     ingest(storage, tid, body(llm(0, model="My-Local-LLM", tokens_in=500_000, tokens_out=0)))
     (call,) = rows(storage, llm_calls)
     assert (call["cost_source"], call["cost_usd"]) == ("estimated", 1.0)
+
+
+# -- more status rules ---------------------------------------------------------------------
+
+
+def test_stuck_agent_recovers_when_its_task_moves_again(
+    storage: SqlStorage, tenant: TenantKeys
+) -> None:
+    tid = tenant.tenant_id
+    reg = ev("agent_registered", 0, payload={"data": {"stuck_threshold": 60}})
+    ingest(storage, tid, body(reg, ev("task_started", 1, task_id="t1")), at=1)
+    ingest(storage, tid, body(ev("heartbeat", 60)), at=60)
+    (t,) = Detector(storage, 5).run_once(T0 + timedelta(seconds=62))
+    assert t.to_status == "stuck" and "no event" in t.reason
+    act = ev("action_started", 63, task_id="t1", action_id="a1")
+    ingest(storage, tid, body(act), at=63)
+    assert agent(storage, tid)["status"] == "processing"
+    assert rows(storage, task_runs)[0]["status"] == "running"
+
+
+def test_alive_idle_agent_stays_idle(storage: SqlStorage, tenant: TenantKeys) -> None:
+    tid = tenant.tenant_id
+    for at in range(0, 600, 30):
+        ingest(storage, tid, body(ev("heartbeat", at)), at=at)
+        assert Detector(storage, 5).run_once(T0 + timedelta(seconds=at + 29)) == []
+    assert agent(storage, tid)["status"] == "idle"
+
+
+def test_high_issue_is_error_until_resolved(storage: SqlStorage, tenant: TenantKeys) -> None:
+    tid = tenant.tenant_id
+
+    def issue(at: float, **data: Any) -> dict[str, Any]:
+        return ev("custom", at, payload={"kind": "issue", "summary": "db down", "data": data})
+
+    ingest(storage, tid, body(issue(0, issue_id="i1", severity="critical")))
+    assert agent(storage, tid)["status"] == "error"
+    ingest(storage, tid, body(issue(5, issue_id="i1", severity="low")), at=5)
+    assert agent(storage, tid)["status"] == "idle"  # downgraded: no longer high/critical
+    ingest(storage, tid, body(issue(6, issue_id="i1", severity="high")), at=6)
+    assert agent(storage, tid)["status"] == "error"
+    ingest(storage, tid, body(issue(9, issue_id="i1", severity="high", action="dismissed")), at=9)
+    assert agent(storage, tid)["status"] == "idle"
+
+
+def test_retried_approval_batch_is_applied_once(storage: SqlStorage, tenant: TenantKeys) -> None:
+    tid = tenant.tenant_id
+    b = body(ev("task_started", 0, task_id="t1"), ev("approval_requested", 1, task_id="t1"))
+    ingest(storage, tid, b, at=2)
+    ingest(storage, tid, b, at=3)
+    assert len(rows(storage, approvals)) == 1
+    assert rows(storage, task_runs)[0]["pending_approvals"] == 1
+    assert agent(storage, tid)["status"] == "waiting_approval"
+
+
+def test_price_override_is_per_tenant(storage: SqlStorage, tenant: TenantKeys) -> None:
+    other = storage.create_tenant("Bob Co")
+    storage.set_price_override(tenant.tenant_id, "gpt-4o", 1000.0, 1000.0)
+    ingest(storage, other.id, body(llm(0, model="gpt-4o", tokens_in=1000, tokens_out=0)))
+    (call,) = rows(storage, llm_calls, tenant_id=other.id)
+    assert call["cost_usd"] is not None and call["cost_usd"] < 0.01
