@@ -13,14 +13,16 @@ import base64
 import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Select, literal, tuple_
+from sqlalchemy import ColumnElement, DateTime, Float, Integer, Select, String, literal, tuple_
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
+_INT64 = 2**63
 
 
 class InvalidCursor(ValueError):
@@ -32,6 +34,27 @@ def encode_cursor(scope: str, values: Sequence[Any]) -> str:
     items = [{"d": v.isoformat()} if isinstance(v, datetime) else v for v in values]
     raw = orjson.dumps([scope, items])
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _fits(value: Any, type_: TypeEngine[Any]) -> bool:
+    """Whether a decoded cursor value can be bound to a column of ``type_``.
+
+    A tampered cursor of the right shape but wrong types (a string for a timestamp, an
+    integer past 64 bits) must be a 400, not an error from the database driver.
+    """
+    if isinstance(type_, TypeDecorator):
+        type_ = type_.impl_instance
+    if isinstance(value, bool):
+        return False
+    if isinstance(type_, DateTime):
+        return isinstance(value, datetime)
+    if isinstance(type_, Integer):
+        return isinstance(value, int) and -_INT64 <= value < _INT64
+    if isinstance(type_, Float):
+        return isinstance(value, int | float) and -_INT64 <= value < _INT64
+    if isinstance(type_, String):
+        return isinstance(value, str)
+    return True
 
 
 def decode_cursor(scope: str, cursor: str, arity: int) -> list[Any]:
@@ -51,8 +74,10 @@ def decode_cursor(scope: str, cursor: str, arity: int) -> list[Any]:
     for item in items:
         if isinstance(item, dict):
             try:
-                values.append(datetime.fromisoformat(item["d"]))
-            except (KeyError, TypeError, ValueError) as exc:
+                when = datetime.fromisoformat(item["d"])
+                # Aware and in range as UTC, as the column binds it: else a 500 at bind time.
+                values.append(when.astimezone(UTC) if when.tzinfo else None)
+            except (KeyError, TypeError, ValueError, OverflowError) as exc:
                 raise InvalidCursor("cursor is not valid") from exc
         elif item is None or isinstance(item, str | int | float):
             values.append(item)
@@ -80,7 +105,8 @@ class Keyset:
         if not cursor:
             return query
         values = decode_cursor(self.scope, cursor, len(self.columns))
-        if any(v is None for v in values):
+        pairs = zip(self.columns, values, strict=True)
+        if any(v is None or not _fits(v, c.type) for c, v in pairs):
             raise InvalidCursor("cursor is not valid")
         left = tuple_(*self.columns)
         right = tuple_(*(literal(v, c.type) for c, v in zip(self.columns, values, strict=True)))
