@@ -51,3 +51,14 @@ def test_error_messages_name_the_field_and_limit() -> None:
         hiveprotocol.validate_body(INVALID["agent_id_too_long"])
     with pytest.raises(jsonschema.ValidationError, match=r"payload/data: 'model' is a required"):
         hiveprotocol.validate_body(INVALID["llm_call_without_model"])
+
+
+@pytest.mark.parametrize("field", ["agent_type", "agent_version", "framework", "runtime"])
+def test_envelope_metadata_limits_match_the_server(field: str) -> None:
+    """HiveBoard stores these in 256-character columns and accepts up to that; the
+    schema must neither refuse what the server keeps nor allow what it rejects."""
+    body = {"envelope": {"agent_id": "a", field: "x" * 256}, "events": _all_events()[:1]}
+    hiveprotocol.validate_body(body)
+    body["envelope"][field] = "x" * 257
+    with pytest.raises(jsonschema.ValidationError, match=rf"envelope/{field}: .*at most 256"):
+        hiveprotocol.validate_body(body)
