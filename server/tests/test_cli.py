@@ -225,3 +225,41 @@ def test_worker_environment_rebuilds_the_same_settings(tmp_path: Path) -> None:
         os.environ.update(saved)
     assert rebuilt.model_dump() == settings.model_dump()
     assert rebuilt.effective_database_url == settings.effective_database_url
+
+
+def _migrate_with(tmp_path: Path, **variables: str) -> subprocess.CompletedProcess[str]:
+    """``hiveboard migrate`` configured by the environment alone, run in ``tmp_path``."""
+    return subprocess.run(
+        [*HIVEBOARD, "migrate"],
+        capture_output=True,
+        text=True,
+        env={**_env(), **variables},
+        cwd=tmp_path,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("HIVEBOARD_SECRET_KEY", ""),  # would sign session cookies with a blank key
+        ("HIVEBOARD_SECRET_KEY", "hunter2"),  # guessable offline from one cookie
+        ("HIVEBOARD_HOST", ""),  # would bind every interface
+        ("HIVEBOARD_DATA_DIR", " "),  # would silently mean the current directory
+    ],
+)
+def test_blank_or_weak_settings_are_refused_at_start(
+    tmp_path: Path, variable: str, value: str
+) -> None:
+    out = _migrate_with(tmp_path, **{variable: value})
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert variable in out.stderr and "accepted:" in out.stderr
+    assert not value.strip() or value not in out.stderr, "the rejected secret was printed"
+
+
+def test_an_emptied_secret_key_file_is_replaced_not_used(tmp_path: Path) -> None:
+    (tmp_path / "secret.key").write_text("\n")
+    settings = load_settings(data_dir=tmp_path)
+    key = settings.ensure_secret_key()
+    assert len(key) >= 32 and (tmp_path / "secret.key").read_text() == key
+    assert load_settings(data_dir=tmp_path).ensure_secret_key() == key

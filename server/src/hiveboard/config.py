@@ -18,6 +18,8 @@ from sqlalchemy.engine import make_url
 
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 SECRET_KEY_FILE = "secret.key"
+MIN_SECRET_KEY_LENGTH = 16
+"""Shorter keys can be guessed offline from one session cookie, then any session forged."""
 
 
 class SettingsError(ValueError):
@@ -72,6 +74,23 @@ class Settings(BaseSettings):
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator("host", "data_dir", mode="before")
+    @classmethod
+    def _not_blank(cls, value: Any) -> Any:
+        # An empty HIVEBOARD_HOST would bind every interface; an empty data dir would
+        # silently mean the current directory. Both are typos, not choices.
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+    @field_validator("secret_key", mode="after")
+    @classmethod
+    def _check_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        # A blank or short key would sign session cookies anyone can forge.
+        if value is not None and len(value.get_secret_value().strip()) < MIN_SECRET_KEY_LENGTH:
+            raise ValueError(f"must be at least {MIN_SECRET_KEY_LENGTH} characters")
+        return value
 
     @field_validator("database_url", mode="after")
     @classmethod
@@ -143,9 +162,9 @@ class Settings(BaseSettings):
         if self.secret_key is not None:
             return self.secret_key.get_secret_value()
         path = self.data_dir / SECRET_KEY_FILE
-        if path.exists():
-            key = path.read_text().strip()
-        else:
+        key = path.read_text().strip() if path.exists() else ""
+        if not key:
+            # Absent, or emptied (a full disk, a bad restore): never sign with a blank key.
             self.data_dir.mkdir(parents=True, exist_ok=True)
             key = secrets.token_urlsafe(48)
             path.write_text(key)
@@ -196,5 +215,9 @@ def _accepted(field: str, err: Any) -> str:
         "bootstrap": "true or false",
         "workers": "an integer 1..64",
         "database_url": "sqlite:///path/file.db or postgresql+psycopg://user:pass@host/db",
+        "secret_key": f"a random string of at least {MIN_SECRET_KEY_LENGTH} characters, e.g. "
+        "python -c 'import secrets; print(secrets.token_urlsafe(48))'",
+        "host": "an interface address such as 127.0.0.1 or 0.0.0.0",
+        "data_dir": "a directory path",
     }
     return hints.get(field, "")
