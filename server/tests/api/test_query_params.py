@@ -69,3 +69,40 @@ def test_tampered_cursor_of_the_right_shape_is_a_400(
         status, body = api.get_status(alice, path, limit=1, cursor=forged, **params)
         assert status == 400, (path, tamper(values), body)
         assert body["error"] == "invalid_cursor" and body["details"] == {"parameter": "cursor"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/v1/events", "/v1/tasks", "/v1/llm-calls", "/v1/metrics", "/v1/cost", "/v1/cost/timeseries"],
+)
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"since": "99999999999999d"},
+        {"since": "999999999d"},
+        {"until": "0001-01-01T00:30:00Z"},
+        {"since": "0001-01-01T00:00:00+05:00"},
+        {"since": "9999-12-31T23:00:00Z"},
+        {"until": "0001-01-01T00:30:00Z", "sort": "cost"},
+    ],
+)
+def test_times_at_the_edge_of_the_calendar_are_answered(
+    api: Api, path: str, params: dict[str, str]
+) -> None:
+    alice = api.tenant("alice")
+    if path != "/v1/llm-calls":
+        params = {k: v for k, v in params.items() if k != "sort"}
+    status, body = api.get_status(alice, path, **params)
+    assert status in (200, 400), body
+    if status == 400:
+        assert body["error"] in ("invalid_parameter", "range_too_large"), body
+
+
+def test_an_age_older_than_any_data_means_from_the_start(api: Api) -> None:
+    alice = api.tenant("alice")
+    seed_fleet(api, alice)
+    everything = api.get(alice, "/v1/events", limit=500)["items"]
+    assert api.get(alice, "/v1/events", limit=500, since="99999999999999d")["items"] == everything
+    assert api.get(alice, "/v1/events", limit=500, since="0001-01-01T00:00:00Z")["items"] == (
+        everything
+    )

@@ -26,6 +26,10 @@ T = TypeVar("T")
 
 _RELATIVE = re.compile(r"^(\d+)\s*([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+"""Times are clamped to this span, which holds every event, so that the windows built
+from them (``until - 1h``, whole hours, buckets) never step off the calendar."""
 
 
 class ApiModel(BaseModel):
@@ -78,15 +82,24 @@ ReadConn = Annotated[Connection, Depends(read_conn)]
 
 
 def parse_time(value: str | None, name: str, now: datetime) -> datetime | None:
-    """ISO 8601 (naive means UTC) or a relative age such as ``15m``, ``1h``, ``7d``."""
+    """ISO 8601 (naive means UTC) or a relative age such as ``15m``, ``1h``, ``7d``.
+
+    Clamped to [EARLIEST, LATEST]: ``since=100000d`` means "from the start".
+    """
     if value is None or value == "":
         return None
-    rel = _RELATIVE.match(value.strip())
-    if rel:
-        return now - timedelta(seconds=int(rel.group(1)) * _UNITS[rel.group(2)])
     try:
+        rel = _RELATIVE.match(value.strip())
+        if rel:
+            seconds = int(rel.group(1)) * _UNITS[rel.group(2)]
+            if seconds >= (now - EARLIEST).total_seconds():
+                return EARLIEST
+            return now - timedelta(seconds=seconds)
         parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
+        parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        return min(max(parsed, EARLIEST), LATEST)
+    except (ValueError, OverflowError):
+        # OverflowError: an offset that moves a time off the calendar once in UTC.
         raise query_error(
             400,
             "invalid_parameter",
@@ -94,7 +107,6 @@ def parse_time(value: str | None, name: str, now: datetime) -> datetime | None:
             "or a relative age such as 15m, 1h, 7d",
             {"parameter": name},
         ) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def split_list(value: str | None) -> list[str] | None:
