@@ -17,6 +17,17 @@ from hiveboard.storage.sql import SqlStorage
 PROTOCOL = Path(__file__).resolve().parents[3] / "protocol" / "examples"
 
 
+def nested(depth: int) -> dict[str, Any]:
+    """A payload of ``depth`` nested objects (the payload itself is level 1)."""
+    out: dict[str, Any] = {"leaf": 1}
+    for _ in range(depth - 1):
+        out = {"a": out}
+    return out
+
+
+DEEP_255 = nested(255)
+
+
 def post(client: TestClient, tenant: TenantKeys, payload: Any, key: str | None = None) -> Any:
     return client.post("/v1/ingest", json=payload, headers=tenant.auth(key))
 
@@ -72,6 +83,24 @@ def test_one_bad_event_never_rejects_its_99_neighbours(
         ({"event_id": "x", "timestamp": "2026-03-01T09:00:00Z", "event_type": "custom", "payload": {"kind": "llm_call", "summary": "s", "data": {"model": "m"}}}, "missing_field"),
         ({"event_id": "x", "timestamp": "2026-03-01T09:00:00Z", "event_type": "heartbeat", "severity": ["x"]}, "invalid_field"),
         ("not an object", "invalid_field"),
+        # Valid ISO 8601 whose UTC conversion leaves years 1..9999 (crashed with 500).
+        ({"event_id": "x", "timestamp": "0001-01-01T00:00:00+14:00", "event_type": "heartbeat"}, "invalid_timestamp"),
+        ({"event_id": "x", "timestamp": "9999-12-31T23:59:59-14:00", "event_type": "heartbeat"}, "invalid_timestamp"),
+        # Deeper than the serializer that stores the payload allows (crashed with 500).
+        ({"event_id": "x", "timestamp": "2026-03-01T09:00:00Z", "event_type": "heartbeat", "payload": DEEP_255}, "invalid_field"),
+        # Integers that overflow a 64-bit column, or its per-task/per-minute sums (crashed with 500).
+        (llm(0, tokens_in=2**62), "invalid_field"),
+        (llm(0, tokens_out=2**64 - 1), "invalid_field"),
+        (llm(0, duration_ms=2**64 - 1), "invalid_field"),
+        (llm(0, cost=1.7e308), "invalid_field"),  # two of these sum to inf: cost totals went null
+        (ev("custom", task_id="t", payload={"kind": "plan_created", "summary": "p", "data": {"steps": [{"index": 2**64 - 1, "description": "d"}]}}), "invalid_field"),
+        (ev("custom", task_id="t", payload={"kind": "plan_created", "summary": "p", "data": {"steps": [], "revision": 2**64 - 1}}), "invalid_field"),
+        (ev("custom", task_id="t", payload={"kind": "plan_step", "summary": "s", "data": {"step_index": 2**64 - 1, "action": "started"}}), "invalid_field"),
+        (ev("custom", task_id="t", payload={"kind": "plan_step", "summary": "s", "data": {"step_index": 0, "action": "started", "turns": 2**64 - 1}}), "invalid_field"),
+        (ev("custom", task_id="t", payload={"kind": "plan_step", "summary": "s", "data": {"step_index": 0, "action": "started", "tokens": 2**64 - 1}}), "invalid_field"),
+        (ev("custom", task_id="t", payload={"kind": "plan_step", "summary": "s", "data": {"step_index": 0, "action": "started", "plan_revision": 2**64 - 1}}), "invalid_field"),
+        (ev("custom", payload={"kind": "queue_snapshot", "summary": "q", "data": {"depth": 2**64 - 1}}), "invalid_field"),
+        (ev("custom", payload={"kind": "issue", "summary": "i", "data": {"severity": "low", "occurrence_count": 2**64 - 1}}), "invalid_field"),
     ],
 )  # fmt: skip
 def test_bad_event_gets_its_code(
@@ -81,6 +110,23 @@ def test_bad_event_gets_its_code(
     assert r.status_code == 207
     assert [e["error"] for e in r.json()["errors"]] == [code]
     assert r.json()["accepted"] == 1
+
+
+def test_payload_nested_to_the_limit_is_stored(app_client: TestClient, tenant: TenantKeys) -> None:
+    r = post(app_client, tenant, body(ev("heartbeat", payload=nested(254))))
+    assert r.status_code == 200, r.json()
+
+
+def test_large_but_sane_token_counts_are_accepted(
+    app_client: TestClient, tenant: TenantKeys
+) -> None:
+    big = 10**12
+    r = post(
+        app_client,
+        tenant,
+        body(llm(0, task_id="t", tokens_in=big), llm(1, task_id="t", tokens_in=big)),
+    )
+    assert r.status_code == 200, r.json()
 
 
 @pytest.mark.parametrize(

@@ -28,6 +28,10 @@ MAX_PAYLOAD_BYTES = 32 * 1024
 MAX_SUMMARY = 512
 MAX_ID = 256
 MAX_FUTURE = timedelta(days=1)
+# Integers in well-known payloads land in 64-bit columns and are summed into counters
+# (tokens per task, per minute, per model): capping each value keeps the sums in range.
+MAX_COUNT = 10**12
+MAX_DEPTH = 254  # orjson's nesting limit when it serializes the payload for storage
 
 ENVELOPE_LIMITS = {
     "agent_id": MAX_ID,
@@ -307,7 +311,12 @@ def _timestamp(value: Any, now: datetime) -> datetime:
             f"timestamp {value!r} has no timezone; send UTC with 'Z' or an offset",
         )
     if ts.tzinfo is not UTC:  # "Z" parses to UTC itself: no conversion needed
-        ts = ts.astimezone(UTC)
+        try:
+            ts = ts.astimezone(UTC)
+        except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00 falls before year 1 in UTC
+            raise _Reject(
+                "invalid_timestamp", f"timestamp {value!r} is outside the years 1..9999 in UTC"
+            ) from None
     if ts - now > MAX_FUTURE:
         raise _Reject("invalid_timestamp", f"timestamp {value!r} is more than 1 day in the future")
     return ts
@@ -328,7 +337,13 @@ def _payload(value: Any, event_type: str, task_id: str | None) -> dict[str, Any]
         return None
     if not isinstance(value, dict):
         raise _Reject("invalid_field", "field 'payload' must be a JSON object")
-    size = len(orjson.dumps(value))
+    try:
+        size = len(orjson.dumps(value))
+    except orjson.JSONEncodeError:  # nested deeper than storage's serializer allows
+        raise _Reject(
+            "invalid_field",
+            f"field 'payload' nests objects/lists deeper than {MAX_DEPTH} levels",
+        ) from None
     if size > MAX_PAYLOAD_BYTES:
         raise _Reject(
             "payload_too_large",
@@ -358,14 +373,23 @@ def _nonneg_int(data: dict[str, Any], name: str, *, required: bool = False) -> N
         if required:
             _fail("missing_field", f"payload.data.{name} is required")
         return
-    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-        _fail("invalid_field", f"payload.data.{name} must be an integer >= 0")
+    if isinstance(v, bool) or not isinstance(v, int) or v < 0 or v > MAX_COUNT:
+        _fail("invalid_field", f"payload.data.{name} must be an integer 0..{MAX_COUNT}")
+
+
+def _capped(data: dict[str, Any], name: str) -> None:
+    """Reject only an integer above MAX_COUNT: storage ignores other types in these fields."""
+    v = data.get(name)
+    if isinstance(v, int) and v > MAX_COUNT:
+        _fail("invalid_field", f"payload.data.{name} is {v}; the limit is {MAX_COUNT}")
 
 
 def _nonneg_number(data: dict[str, Any], name: str) -> None:
     v = data.get(name)
-    if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or v < 0):
-        _fail("invalid_field", f"payload.data.{name} must be a number >= 0")
+    if v is not None and (
+        isinstance(v, bool) or not isinstance(v, int | float) or v < 0 or v > MAX_COUNT
+    ):
+        _fail("invalid_field", f"payload.data.{name} must be a number 0..{MAX_COUNT}")
 
 
 def _one_of(data: dict[str, Any], name: str, allowed: tuple[str, ...], *, required: bool) -> None:
@@ -420,9 +444,14 @@ def _check_kind(kind: str, payload: dict[str, Any], task_id: str | None) -> None
             _fail("missing_field", "payload.data.steps is required for plan_created")
         if not isinstance(steps, list) or not all(isinstance(x, dict) for x in steps):
             _fail("invalid_field", "payload.data.steps must be a list of {index, description}")
+        _capped(data, "revision")
+        for step in steps:
+            _capped(step, "index")
     elif kind == "plan_step":
         _nonneg_int(data, "step_index", required=True)
         _one_of(data, "action", PLAN_STEP_ACTIONS, required=True)
+        for name in ("total_steps", "turns", "tokens", "plan_revision"):
+            _capped(data, name)
     elif kind == "todo":
         _nonempty_str(data, "todo_id")
         _one_of(data, "action", TODO_ACTIONS, required=True)
