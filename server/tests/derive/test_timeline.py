@@ -246,6 +246,19 @@ def test_approvals_record_wait_times_and_pending_ones_wait_until_now() -> None:
     assert tl.status == "waiting_approval"
 
 
+def test_unanswered_request_of_an_ended_run_expired_at_the_end() -> None:
+    """A finished run's request no longer waits: it does not age with ``now``."""
+    run = Run()
+    run.add(0, "task_started")
+    req = run.add(10, "approval_requested")
+    run.add(70, "task_completed")
+    tl = build_timeline(run.events, now=NOW)
+    (wait,) = tl.approvals
+    assert wait.requested_event_id == req
+    assert (wait.status, wait.wait_ms) == ("expired", 60_000)
+    assert tl.status == "completed"
+
+
 def test_approval_received_without_parent_answers_the_oldest_pending_request() -> None:
     run = Run()
     first = run.add(0, "approval_requested")

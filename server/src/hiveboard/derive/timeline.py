@@ -105,7 +105,7 @@ def build_timeline(
         None,
     )
     status, duration = _task_status(ordered, start_ev, end_ev)
-    approvals = _build_approvals(ordered, now)
+    approvals = _build_approvals(ordered, now, end_ev.timestamp if end_ev else None)
     if status == "running" and any(w.status == "pending" for w in approvals):
         status = "waiting_approval"
     calls = [c for a in actions.values() for c in a.llm_calls] + orphan_calls
@@ -327,7 +327,11 @@ def _build_links(
     return links
 
 
-def _build_approvals(ordered: Sequence[TimelineEvent], now: datetime) -> list[ApprovalWait]:
+def _build_approvals(
+    ordered: Sequence[TimelineEvent], now: datetime, ended_at: datetime | None
+) -> list[ApprovalWait]:
+    """Requests with their answers; once the run ended an unanswered one can no longer be
+    answered: it is ``expired`` and its wait stops at the end (as the pipeline shows it)."""
     waits: list[ApprovalWait] = []
     pending: list[ApprovalWait] = []
     for ev in ordered:
@@ -355,6 +359,10 @@ def _build_approvals(ordered: Sequence[TimelineEvent], now: datetime) -> list[Ap
             match.status = "received"
             data = ev.data
             match.decision = _str(data.get("decision")) or _str(data.get("approved_by")) or None
+    if ended_at is not None:
+        for wait in pending:
+            wait.status = "expired"
+            wait.wait_ms = _ms(ended_at, wait.requested_at)
     return waits
 
 

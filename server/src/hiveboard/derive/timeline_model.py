@@ -141,9 +141,10 @@ class ApprovalWait:
     received_event_id: str | None
     received_at: datetime | None
     wait_ms: int
-    """Until the answer; for a pending request, until ``now``."""
+    """Until the answer; for a pending request, until ``now``; for an expired one, until
+    the run ended."""
     status: str
-    """``pending`` or ``received``."""
+    """``pending``, ``received``, or ``expired`` (the run ended without an answer)."""
     decision: str | None = None
 
 
