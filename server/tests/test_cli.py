@@ -263,3 +263,35 @@ def test_an_emptied_secret_key_file_is_replaced_not_used(tmp_path: Path) -> None
     key = settings.ensure_secret_key()
     assert len(key) >= 32 and (tmp_path / "secret.key").read_text() == key
     assert load_settings(data_dir=tmp_path).ensure_secret_key() == key
+
+
+def _serve_banner(tmp_path: Path, *args: str, **variables: str) -> str:
+    """What ``hiveboard serve`` prints up to its "HiveBoard http…" line; then stop it."""
+    proc = subprocess.Popen(
+        [*HIVEBOARD, "serve", "--port", str(_free_port()), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**_env(), **variables},
+        cwd=tmp_path,
+    )
+    assert proc.stdout is not None
+    lines: list[str] = []
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("HiveBoard http"):
+                break
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=15)
+    return "".join(lines)
+
+
+def test_serve_honours_bootstrap_false(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    output = _serve_banner(tmp_path, "--data-dir", str(data), HIVEBOARD_BOOTSTRAP="false")
+    assert "HiveBoard http" in output, output
+    assert "ingest key" not in output and "password" not in output, output
+    # Nothing was created: the tenant the bootstrap would have made is still free.
+    assert run("tenants", "create", "Mine", "--id", "default", data_dir=data).returncode == 0

@@ -76,7 +76,7 @@ def serve(
     settings.ensure_secret_key()
     storage = _storage(settings)
     url = f"http://{settings.host}:{settings.port}"
-    created = bootstrap_if_empty(storage)
+    created = bootstrap_if_empty(storage) if settings.bootstrap else None
     if created is not None:
         typer.echo(created.render(url))
     processes = f", {settings.workers} worker processes" if settings.workers > 1 else ""
