@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -143,8 +144,29 @@ def fleet_pipeline(conn: Connection, ctx: ReadContext) -> list[Any]:
     return pipeline_api.fleet_pipeline(ctx, conn).agents
 
 
-def open_issues(conn: Connection, ctx: ReadContext) -> Any:
-    return issues_api.list_issues(ctx, conn, state="open", severity=None, category=None)
+ISSUE_SEVERITIES = ("critical", "high", "medium", "low")
+
+
+def open_issues(conn: Connection, ctx: ReadContext) -> tuple[list[Any], bool]:
+    """Open issues, most severe first (most recent first within a severity), at most
+    ``ctx.limit``; and whether more are open than shown.
+
+    One read per severity rather than one "most recent" page: a critical issue must
+    never fall off the page behind a hundred newer low ones.
+    """
+    items: list[Any] = []
+    more = False
+    for severity in ISSUE_SEVERITIES:
+        room = ctx.limit - len(items)
+        if room <= 0:
+            more = True
+            break
+        page = issues_api.list_issues(
+            replace(ctx, limit=room), conn, state="open", severity=severity, category=None
+        )
+        items.extend(page.items)
+        more = more or page.next_cursor is not None
+    return items, more
 
 
 def waiting_on_humans(conn: Connection, ctx: ReadContext) -> Any:

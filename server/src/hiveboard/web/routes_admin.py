@@ -61,7 +61,7 @@ def pipeline_page(request: Request, user: User) -> Response:
     ctx = data.context(request, user, limit=100)
     with data.reading(request) as conn:
         agents = data.fleet_pipeline(conn, ctx)
-        issues = data.open_issues(conn, ctx)
+        issues, more_issues = data.open_issues(conn, ctx)
         waits = data.waiting_on_humans(conn, ctx)
     busy = [a for a in agents if _has_pipeline(a)]
     return render(
@@ -70,8 +70,8 @@ def pipeline_page(request: Request, user: User) -> Response:
         {
             "agents": busy,
             "idle_agents": len(agents) - len(busy),
-            "issues": issues.items,
-            "more_issues": issues.next_cursor is not None,
+            "issues": issues,
+            "more_issues": more_issues,
             "waits": waits.items,
         },
         active="pipeline",
