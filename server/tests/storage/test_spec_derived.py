@@ -14,7 +14,7 @@ from hiveboard.detector import Detector
 from hiveboard.ingest.validate import validate_batch
 from hiveboard.storage.base import IngestResult
 from hiveboard.storage.sql import SqlStorage
-from hiveboard.storage.tables import agents, approvals, llm_calls, task_runs
+from hiveboard.storage.tables import agents, approvals, issues, llm_calls, task_runs, todos
 from sqlalchemy import select
 
 
@@ -243,3 +243,46 @@ def test_price_override_is_per_tenant(storage: SqlStorage, tenant: TenantKeys) -
     ingest(storage, other.id, body(llm(0, model="gpt-4o", tokens_in=1000, tokens_out=0)))
     (call,) = rows(storage, llm_calls, tenant_id=other.id)
     assert call["cost_usd"] is not None and call["cost_usd"] < 0.01
+
+
+# -- pipeline ------------------------------------------------------------------------------
+
+
+def test_todos_close_only_when_completed_or_dismissed(
+    storage: SqlStorage, tenant: TenantKeys
+) -> None:
+    tid = tenant.tenant_id
+
+    def todo(at: float, todo_id: str, action: str) -> dict[str, Any]:
+        data = {"todo_id": todo_id, "action": action}
+        return ev("custom", at, payload={"kind": "todo", "summary": todo_id, "data": data})
+
+    ingest(storage, tid, body(
+        todo(0, "a", "created"), todo(1, "a", "failed"),
+        todo(0, "b", "created"), todo(2, "b", "deferred"),
+        todo(0, "c", "created"), todo(3, "c", "dismissed"),
+        todo(5, "d", "completed"), todo(0, "d", "created"),  # delivered out of order
+    ), at=6)  # fmt: skip
+    state = {r["todo_id"]: (r["is_open"], r["last_action"]) for r in rows(storage, todos)}
+    assert state == {
+        "a": (True, "failed"),
+        "b": (True, "deferred"),
+        "c": (False, "dismissed"),
+        "d": (False, "completed"),
+    }
+
+
+def test_issue_reported_again_after_resolution_reopens_and_counts(
+    storage: SqlStorage, tenant: TenantKeys
+) -> None:
+    tid = tenant.tenant_id
+
+    def issue(at: float, action: str) -> dict[str, Any]:
+        data = {"severity": "medium", "action": action}
+        return ev("custom", at, payload={"kind": "issue", "summary": "Timeout 30s", "data": data})
+
+    ingest(storage, tid, body(issue(0, "reported"), issue(1, "resolved")), at=1)
+    ingest(storage, tid, body(issue(10, "reported")), at=10)
+    (row,) = rows(storage, issues)
+    assert row["state"] == "open" and row["occurrence_count"] == 2
+    assert row["first_seen_at"] == T0 and row["last_seen_at"] == T0 + timedelta(seconds=10)
