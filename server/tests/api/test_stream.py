@@ -250,3 +250,24 @@ def test_stream_never_shows_another_tenants_events(live: Live) -> None:
     finally:
         sse.close()
     assert live.http.get("/v1/stream").status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("headers", "params", "parameter"),
+    [
+        ({"Last-Event-ID": "99999999999999999999999-1"}, {}, "Last-Event-ID"),
+        ({"Last-Event-ID": "1-9223372036854775808"}, {}, "Last-Event-ID"),
+        ({"Last-Event-ID": "-1"}, {}, "Last-Event-ID"),
+        ({}, {"resume": "9223372036854775808"}, "resume"),
+        ({}, {"resume": "x-1"}, "resume"),
+    ],
+)
+def test_a_position_this_stream_cannot_have_sent_is_a_400_before_streaming(
+    live: Live, headers: dict[str, str], params: dict[str, str], parameter: str
+) -> None:
+    """Past 64 bits the database driver fails: that must not be a 200 cut off mid-body."""
+    alice = live.tenant("alice")
+    resp = live.http.get("/v1/stream", headers={**alice.headers, **headers}, params=params)
+    assert resp.status_code == 400
+    body = resp.json()
+    assert body["error"] == "invalid_parameter" and body["details"] == {"parameter": parameter}

@@ -48,7 +48,12 @@ def _setting(request: Request, name: str, default: float) -> float:
     return float(value) if value is not None else default
 
 
-def parse_position(value: str | None) -> tuple[int, int] | None:
+MAX_POSITION = 2**63 - 1
+"""Ids are 64-bit: a larger position cannot have come from this stream (and the
+database driver would fail on it after the response had started)."""
+
+
+def parse_position(value: str | None, name: str = "Last-Event-ID") -> tuple[int, int] | None:
     """``"12-5"`` → ``(12, 5)``; a bare ``"12"`` resumes events only. None: not given."""
     if not value:
         return None
@@ -57,14 +62,16 @@ def parse_position(value: str | None) -> tuple[int, int] | None:
         events_after = int(head)
         transitions_after = int(tail) if tail else None
     except ValueError:
+        events_after, transitions_after = -1, None
+    if not (0 <= events_after <= MAX_POSITION) or not (
+        transitions_after is None or 0 <= transitions_after <= MAX_POSITION
+    ):
         raise query_error(
             400,
             "invalid_parameter",
-            f"Last-Event-ID {value!r} was not sent by this stream: reconnect without it",
-            {"parameter": "Last-Event-ID"},
-        ) from None
-    if events_after < 0 or (transitions_after is not None and transitions_after < 0):
-        raise query_error(400, "invalid_parameter", "Last-Event-ID must not be negative")
+            f"{name} {value!r} was not sent by this stream: reconnect without it",
+            {"parameter": name},
+        )
     return events_after, transitions_after if transitions_after is not None else -1
 
 
@@ -140,7 +147,7 @@ async def stream(
         severities=split_list(severity),
         payload_kinds=split_list(kind),
     )
-    position = parse_position(last_event_id or resume)
+    position = parse_position(last_event_id) if last_event_id else parse_position(resume, "resume")
     engine = engine_of(request)
 
     def start() -> tuple[int, int]:
