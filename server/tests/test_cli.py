@@ -295,3 +295,42 @@ def test_serve_honours_bootstrap_false(tmp_path: Path) -> None:
     assert "ingest key" not in output and "password" not in output, output
     # Nothing was created: the tenant the bootstrap would have made is still free.
     assert run("tenants", "create", "Mine", "--id", "default", data_dir=data).returncode == 0
+
+
+def _one_line_error(out: subprocess.CompletedProcess[str], code: int, text: str) -> None:
+    """A user error: the exit code, one line naming the problem, no traceback or SQL."""
+    assert out.returncode == code, out.stdout + out.stderr
+    assert text in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert "Traceback" not in out.stderr and "INSERT" not in out.stderr
+
+
+def test_unknown_tenant_and_duplicates_are_named_not_dumped(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    assert run("tenants", "create", "Acme", "--id", "acme", data_dir=data).returncode == 0
+    _one_line_error(
+        run("tenants", "create", "Again", "--id", "acme", data_dir=data), 1, "already exists"
+    )
+    for args in (("keys", "create"), ("keys", "list"), ("users", "create", "a@x.io")):
+        _one_line_error(run(*args, "--tenant", "nope", data_dir=data), 1, "no tenant 'nope'")
+    created = run("users", "create", "a@x.io", "--tenant", "acme", data_dir=data)
+    assert created.returncode == 0, created.stderr
+    _one_line_error(
+        run("users", "create", "A@x.io", "--tenant", "acme", data_dir=data), 1, "already exists"
+    )
+
+
+def test_users_create_refuses_what_the_dashboard_refuses(tmp_path: Path) -> None:
+    """An empty --password created the user with a random password that was never shown."""
+    data = tmp_path / "d"
+    run("tenants", "create", "Default", "--id", "default", data_dir=data)
+    _one_line_error(run("users", "create", "b@x.io", "--password", "", data_dir=data), 2, "8")
+    _one_line_error(run("users", "create", "b-at-x.io", data_dir=data), 2, "EMAIL")
+    again = run("users", "create", "b@x.io", "--password", "long enough", data_dir=data)
+    assert again.returncode == 0, again.stderr
+
+
+def test_unreachable_database_is_one_line_with_the_password_masked(tmp_path: Path) -> None:
+    url = f"postgresql+psycopg://hb:hunter2@127.0.0.1:{_free_port()}/hb"
+    out = run("migrate", "--database-url", url, data_dir=tmp_path)
+    _one_line_error(out, 1, "cannot open database postgresql+psycopg://hb:***@127.0.0.1")
+    assert "hunter2" not in out.stdout + out.stderr

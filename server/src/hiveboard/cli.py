@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from hiveboard.bootstrap import DEFAULT_TENANT_ID, bootstrap_if_empty
 from hiveboard.config import Settings, SettingsError, load_settings
@@ -37,6 +38,8 @@ DatabaseUrl = Annotated[
     typer.Option("--database-url", help="sqlite:///file.db or postgresql+psycopg://…"),
 ]
 Tenant = Annotated[str, typer.Option("--tenant", help="Tenant id.")]
+MIN_PASSWORD_LENGTH = 8
+"""The dashboard's own rule for new users (Settings → Users), so both doors agree."""
 
 
 def _settings(**overrides: object) -> Settings:
@@ -47,10 +50,27 @@ def _settings(**overrides: object) -> Settings:
         raise typer.Exit(2) from None
 
 
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(message, err=True)
+    return typer.Exit(code)
+
+
 def _storage(settings: Settings) -> SqlStorage:
-    storage = SqlStorage(settings.effective_database_url)
-    storage.migrate()
+    """Open and migrate the database; one line naming it (password masked) if that fails."""
+    try:
+        storage = SqlStorage(settings.effective_database_url)
+        storage.migrate()
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise _fail(f"cannot open database {settings.printable_database_url}: {reason}") from None
     return storage
+
+
+def _require_tenant(storage: SqlStorage, tenant: str) -> None:
+    """Name an unknown ``--tenant`` instead of failing on a foreign key (or listing nothing)."""
+    if tenant not in {t.id for t in storage.list_tenants()}:
+        storage.close()
+        raise _fail(f"no tenant {tenant!r}; create it with: hiveboard tenants create NAME --id ID")
 
 
 @app.command()
@@ -170,6 +190,8 @@ def tenants_create(
 ) -> None:
     """Create a tenant and print its id."""
     storage = _storage(_settings(data_dir=data_dir, database_url=database_url))
+    if tenant_id is not None and tenant_id in {t.id for t in storage.list_tenants()}:
+        raise _fail(f"tenant {tenant_id!r} already exists")
     typer.echo(storage.create_tenant(name, tenant_id).id)
 
 
@@ -186,6 +208,7 @@ def keys_create(
         typer.echo(f"--kind must be one of: {', '.join(KEY_KINDS)}", err=True)
         raise typer.Exit(2)
     storage = _storage(_settings(data_dir=data_dir, database_url=database_url))
+    _require_tenant(storage, tenant)
     key, secret = storage.create_api_key(tenant, kind, name)
     typer.echo(f"key id {key.id} ({kind}); the secret is shown once:")
     typer.echo(secret)
@@ -197,6 +220,7 @@ def keys_list(
 ) -> None:
     """List a tenant's keys (prefixes only; secrets are never stored)."""
     storage = _storage(_settings(data_dir=data_dir, database_url=database_url))
+    _require_tenant(storage, tenant)
     for key in storage.list_api_keys(tenant):
         state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
         typer.echo(f"{key.id}\t{key.kind}\t{key.prefix}…\t{state}\t{key.name}")
@@ -230,12 +254,20 @@ def users_create(
 ) -> None:
     """Create a dashboard user."""
     if role not in ROLES:
-        typer.echo(f"--role must be one of: {', '.join(ROLES)}", err=True)
-        raise typer.Exit(2)
+        raise _fail(f"--role must be one of: {', '.join(ROLES)}", 2)
+    if "@" not in email:
+        raise _fail(f"EMAIL must be an email address, not {email!r}", 2)
+    if password is not None and len(password) < MIN_PASSWORD_LENGTH:
+        # An empty --password used to create the user with a random password never shown.
+        raise _fail(f"--password must be at least {MIN_PASSWORD_LENGTH} characters", 2)
     storage = _storage(_settings(data_dir=data_dir, database_url=database_url))
+    _require_tenant(storage, tenant)
     generated = password is None
     password = password or secrets.token_urlsafe(12)
-    user = storage.create_user(tenant, email, password, role)
+    try:
+        user = storage.create_user(tenant, email, password, role)
+    except IntegrityError:
+        raise _fail(f"a user with email {email.strip().lower()!r} already exists") from None
     typer.echo(f"created {user.email} ({role})")
     if generated:
         typer.echo(f"password (shown once): {password}")
