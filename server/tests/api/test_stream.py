@@ -271,3 +271,26 @@ def test_a_position_this_stream_cannot_have_sent_is_a_400_before_streaming(
     assert resp.status_code == 400
     body = resp.json()
     assert body["error"] == "invalid_parameter" and body["details"] == {"parameter": parameter}
+
+
+def test_event_filters_leave_transitions_alone_and_project_leaves_them_out(live: Live) -> None:
+    """What docs/query-api.md says of the stream's filters."""
+    alice = live.tenant("alice")
+    by_type = live.connect(alice, type="task_started")
+    by_project = live.connect(alice, project="crm")
+    try:
+        by_type.wait_for(_connected)
+        by_project.wait_for(_connected)
+        run = {"task_id": "t", "project_id": "crm"}
+        live.ingest(
+            alice, "w", [ev("agent_registered", 1, **LONG_LIVED), ev("task_started", 2, **run)]
+        )
+        by_type.wait_for(lambda m: by_type.events() and by_type.events("transition"))
+        assert [e["event_type"] for e in by_type.events()] == ["task_started"]
+        by_project.wait_for(lambda m: by_project.events())
+        time.sleep(0.3)  # give a transition that should not come a chance to arrive
+        assert [e["event_type"] for e in by_project.events()] == ["task_started"]
+        assert by_project.events("transition") == []
+    finally:
+        by_type.close()
+        by_project.close()
