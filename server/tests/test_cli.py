@@ -334,3 +334,51 @@ def test_unreachable_database_is_one_line_with_the_password_masked(tmp_path: Pat
     out = run("migrate", "--database-url", url, data_dir=tmp_path)
     _one_line_error(out, 1, "cannot open database postgresql+psycopg://hb:***@127.0.0.1")
     assert "hunter2" not in out.stdout + out.stderr
+
+
+def test_printed_sdk_lines_work_when_pasted_on_ipv6(tmp_path: Path) -> None:
+    """The three SDK lines of the first start, run as a script, register an agent."""
+    port = _free_port()
+    proc = subprocess.Popen(
+        [*HIVEBOARD, "serve", "--host", "::1", "--port", str(port), "--data-dir", "d"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=_env(),
+        cwd=tmp_path,
+    )
+    assert proc.stdout is not None
+    try:
+        lines: list[str] = []
+        for line in proc.stdout:
+            lines.append(line)
+            if "Application startup complete" in line:
+                break
+        output = "".join(lines)
+        assert f"HiveBoard http://[::1]:{port}/" in output, output
+        sdk = [ln.strip() for ln in lines if ln.startswith("    ") and ln.strip()]
+        assert len(sdk) == 3 and sdk[0] == "import hiveloop", output
+        ran = subprocess.run(
+            [sys.executable, "-c", "\n".join(sdk)], capture_output=True, text=True, timeout=60
+        )
+        assert ran.returncode == 0, ran.stderr
+        key = re.search(r'api_key="(hb_live_[^"]+)"', output)
+        assert key, output
+        listed = httpx.get(
+            f"http://[::1]:{port}/v1/agents",
+            headers={"Authorization": f"Bearer {key.group(1)}"},
+            timeout=10,
+        )
+        assert [a["agent_id"] for a in listed.json()["items"]] == ["my-agent"], listed.text
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=15)
+
+
+def test_wildcard_binds_print_an_address_that_can_be_opened() -> None:
+    from hiveboard.cli import display_url
+
+    assert display_url("0.0.0.0", 8080) == "http://127.0.0.1:8080"
+    assert display_url("::", 8080) == "http://[::1]:8080"
+    assert display_url("fe80::1", 80) == "http://[fe80::1]:80"
+    assert display_url("hive.internal", 8080) == "http://hive.internal:8080"
