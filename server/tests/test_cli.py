@@ -382,3 +382,10 @@ def test_wildcard_binds_print_an_address_that_can_be_opened() -> None:
     assert display_url("::", 8080) == "http://[::1]:8080"
     assert display_url("fe80::1", 80) == "http://[fe80::1]:80"
     assert display_url("hive.internal", 8080) == "http://hive.internal:8080"
+
+
+def test_a_bad_flag_is_named_as_the_flag(tmp_path: Path) -> None:
+    """``--port 0`` must not send the user looking for an unset HIVEBOARD_PORT."""
+    out = run("serve", "--port", "0", data_dir=tmp_path)
+    assert out.returncode == 2 and "--port (HIVEBOARD_PORT):" in out.stderr, out.stderr
+    assert "an integer 1..65535" in out.stderr

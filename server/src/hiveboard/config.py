@@ -191,14 +191,22 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**clean)
     except ValidationError as exc:
-        raise SettingsError(_describe(exc)) from None
+        raise SettingsError(_describe(exc, set(clean))) from None
 
 
-def _describe(exc: ValidationError) -> str:
+FLAGS = frozenset({"host", "port", "workers", "data_dir", "database_url"})
+"""Settings that ``hiveboard`` commands also take as ``--flag``."""
+
+
+def _describe(exc: ValidationError, given: set[str]) -> str:
     lines = []
     for err in exc.errors():
         field = ".".join(str(p) for p in err["loc"]) or "?"
         var = f"HIVEBOARD_{field.upper()}"
+        if field in given and field in FLAGS:
+            # The bad value came from the flag: naming only the variable sends the user
+            # looking for an environment variable that is not set.
+            var = f"--{field.replace('_', '-')} ({var})"
         accepted = _accepted(field, err)
         lines.append(f"{var}: {err['msg']}" + (f" (accepted: {accepted})" if accepted else ""))
     return "invalid settings:\n  " + "\n  ".join(lines)
