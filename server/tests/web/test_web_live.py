@@ -117,3 +117,28 @@ def test_timeline_update_keeps_an_open_preview_open(admin_page: Any, server: Ser
     expect(page.locator("[data-field=run-status]")).to_have_text("completed", timeout=3000)
     assert first.evaluate("d => d.open")
     assert _not_reloaded(page)
+
+
+def test_agent_page_updates_live(admin_page: Any, server: Server) -> None:
+    """An agent page left open follows the agent: status, current task, tasks, queue."""
+    hb = story.init(server.url, server.key)
+    agent = hb.agent("followed-agent", type="live", heartbeat_interval=0)
+    hb.flush()
+    page = admin_page
+    page.goto(f"/agents/{quote('followed-agent')}")
+    page.wait_for_selector("#live-state[data-state=on]")
+    _mark(page)
+    status = page.locator("#agent-header [data-field=status]")
+    assert status.inner_text() == "Idle"
+    task = agent.start_task("followed-task", type="live")
+    agent.queue_snapshot(4, items=[{"id": "next-1", "summary": "queued work"}])
+    hb.flush()
+    expect(status).to_have_text("Processing", timeout=5000)
+    expect(page.locator("#agent-header")).to_contain_text("followed-task", timeout=5000)
+    expect(page.locator("[data-field=queue-depth]")).to_have_text("4", timeout=5000)
+    task.complete()
+    hb.flush()
+    expect(status).to_have_text("Idle", timeout=5000)
+    row = page.locator("#agent-tasks tbody tr", has_text="followed-task")
+    expect(row.locator(".badge")).to_have_text("completed", timeout=5000)
+    assert _not_reloaded(page)
