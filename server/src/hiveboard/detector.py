@@ -49,9 +49,12 @@ class Detector:
         """Re-evaluate every agent once; return the transitions this process recorded."""
         now = now or self.clock()
         recorded = []
+        still_stuck = []
         for state in self.storage.agent_states():
             decision = agent_status(state.facts, now)
             if decision.status == state.status:
+                if state.status == "stuck":
+                    still_stuck.append(state)
                 continue
             transition = self.storage.apply_status(state, decision, now)
             if transition is None:
@@ -62,6 +65,8 @@ class Detector:
                     self.publish(transition)
                 except Exception:
                     logger.warning("publishing a transition failed", exc_info=True)
+        if still_stuck:
+            self.storage.mark_quiet_runs_stuck(still_stuck, now)
         return recorded
 
     def start(self) -> None:

@@ -6,10 +6,11 @@ from datetime import timedelta
 from typing import Any
 
 from hbtest import T0, TenantKeys, body, ev
+from hiveboard.derive.status import agent_status
 from hiveboard.detector import Detector
 from hiveboard.ingest.validate import validate_batch
 from hiveboard.storage.sql import SqlStorage
-from hiveboard.storage.tables import agents, approvals, task_runs
+from hiveboard.storage.tables import agent_status_transitions, agents, approvals, task_runs
 from sqlalchemy import select
 
 
@@ -80,3 +81,45 @@ def test_stuck_found_at_ingest_marks_the_quiet_run(storage: SqlStorage, tenant: 
     ingest(storage, tid, body(ev("heartbeat", 120)), at=120)
     assert rows(storage, agents)[0]["status"] == "stuck"
     assert rows(storage, task_runs)[0]["status"] == "stuck"
+
+
+def test_a_run_that_goes_quiet_while_the_agent_stays_stuck_is_marked_too(
+    storage: SqlStorage, tenant: TenantKeys
+) -> None:
+    tid = tenant.tenant_id
+    registered = ev("agent_registered", 0, payload={"data": {"stuck_threshold": 60}})
+    ingest(storage, tid, body(registered, ev("task_started", 1, task_id="wedged")), at=1)
+    ingest(storage, tid, body(
+        ev("task_started", 50, task_id="late", task_run_id="l1"), ev("heartbeat", 50),
+    ), at=50)  # fmt: skip
+    detector = Detector(storage, interval=60)
+    assert [t.to_status for t in detector.run_once(now=T0 + timedelta(seconds=65))] == ["stuck"]
+    first = {r["task_id"]: r for r in rows(storage, task_runs)}
+    assert (first["wedged"]["status"], first["late"]["status"]) == ("stuck", "running")
+
+    assert detector.run_once(now=T0 + timedelta(seconds=115)) == []  # the agent stays stuck
+
+    runs = {r["task_id"]: r for r in rows(storage, task_runs)}
+    assert runs["late"]["status"] == "stuck"
+    assert runs["late"]["stuck_since"] == T0 + timedelta(seconds=115)
+    assert runs["wedged"]["stuck_since"] == first["wedged"]["stuck_since"]
+
+
+def test_a_heartbeat_between_the_detectors_read_and_write_wins(
+    storage: SqlStorage, tenant: TenantKeys
+) -> None:
+    """The detector decides from what it read; an ingest that changed the agent since
+    makes that decision stale, so it must not be written (no false offline)."""
+    tid = tenant.tenant_id
+    ingest(storage, tid, body(ev("agent_registered", 0), ev("heartbeat", 1)), at=1)
+    later = T0 + timedelta(hours=1)
+    (state,) = storage.agent_states()
+    decision = agent_status(state.facts, later)
+    assert decision.status == "offline"
+
+    ingest(storage, tid, body(ev("heartbeat", 3599)), at=3599)  # lands after the read
+
+    assert storage.apply_status(state, decision, later) is None
+    assert rows(storage, agents)[0]["status"] == "idle"
+    recorded = rows(storage, agent_status_transitions)
+    assert [t["to_status"] for t in recorded] == ["idle"]  # the registration's only

@@ -8,6 +8,7 @@ suite (tests/storage/test_contract.py) runs against both.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -106,6 +107,7 @@ class AgentState:
     environment: str
     group: str
     current_task_run_pk: int | None
+    updated_at: datetime  # changed by every write to the row: what makes a read stale
 
 
 @runtime_checkable
@@ -175,6 +177,15 @@ class Storage(Protocol):
     ) -> Transition | None:
         """Move an agent from ``state.status`` to ``decision.status`` if nobody else did.
 
-        A conditional update (``WHERE status = old``): returns the recorded transition,
-        or None when another process changed the agent first.
+        A conditional update (the row is still as read: same status, no write since):
+        returns the recorded transition, or None when an ingest or another process
+        changed the agent first, so a heartbeat that lands between the read and the
+        update cannot be overruled by a decision made without it.
+        """
+
+    def mark_quiet_runs_stuck(self, states: Sequence[AgentState], now: datetime) -> None:
+        """Agents that stay stuck: show their open runs that have gone quiet since as stuck.
+
+        The transition into ``stuck`` marks the runs quiet at that moment; a run that was
+        still moving then and went quiet later is found here, on a later pass.
         """

@@ -104,6 +104,7 @@ _MARK_STUCK = (
         _R.tenant_id == bindparam("k_tenant"),
         _R.agent_id == bindparam("k_agent"),
         _R.ended_at.is_(None),
+        _R.status != "stuck",  # keeps when each run went stuck
         _R.last_event_at <= bindparam("k_quiet"),
     )
     .values(status="stuck", stuck_since=bindparam("v_now"))
@@ -414,7 +415,7 @@ def facts_from_row(row: Mapping[Any, Any]) -> AgentFacts:
 def mark_tasks_stuck(
     conn: Connection, tenant_id: str, agent_id: str, quiet_since: datetime, now: datetime
 ) -> None:
-    """The detector found the agent stuck: show its open runs that went quiet as stuck too."""
+    """The agent is stuck: show its open runs that went quiet as stuck too."""
     conn.execute(
         _MARK_STUCK,
         {"k_tenant": tenant_id, "k_agent": agent_id, "k_quiet": quiet_since, "v_now": now},

@@ -308,6 +308,10 @@ class SqlStorage:
         with self.write_tx() as conn:
             return write.apply_status(conn, state, decision, now)
 
+    def mark_quiet_runs_stuck(self, states: Sequence[AgentState], now: datetime) -> None:
+        with self.write_tx() as conn:
+            write.mark_quiet_runs_stuck(conn, states, now)
+
 
 def _key(row: Any) -> ApiKey:
     return ApiKey(

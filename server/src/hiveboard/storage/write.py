@@ -201,6 +201,7 @@ def load_agent_states(conn: Connection) -> list[AgentState]:
             environment=r.environment,
             group=r.group_name,
             current_task_run_pk=r.current_task_run_pk,
+            updated_at=r.updated_at,
         )
         for r in rows
     ]
@@ -216,6 +217,7 @@ def apply_status(
             agents.c.tenant_id == state.tenant_id,
             agents.c.agent_id == state.agent_id,
             agents.c.status == state.status,
+            agents.c.updated_at == state.updated_at,
         )
         .values(
             status=decision.status,
@@ -238,9 +240,15 @@ def apply_status(
     )
     conn.execute(agent_status_transitions.insert().values(**_transition_row(transition)))
     if decision.status == "stuck":
+        mark_quiet_runs_stuck(conn, [state], now)
+    return transition
+
+
+def mark_quiet_runs_stuck(conn: Connection, states: Sequence[AgentState], now: datetime) -> None:
+    """Mark the stuck agents' open runs that have had no event for their threshold."""
+    for state in states:
         quiet_since = now - timedelta(seconds=state.facts.stuck_threshold_s)
         derived_agents.mark_tasks_stuck(conn, state.tenant_id, state.agent_id, quiet_since, now)
-    return transition
 
 
 def _transition_row(t: Transition) -> dict[str, Any]:
