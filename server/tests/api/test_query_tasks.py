@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from hiveboard.app import create_app
+from hiveboard.config import load_settings
+from hiveboard.storage.sql import SqlStorage
+from pgserver import PgServer
 from query_seed import Api, ev, llm, seed_fleet
+from sqlalchemy import create_engine, text
 
 pytest_plugins = ("query_fixtures",)
 
@@ -136,3 +144,36 @@ def test_ids_with_slashes_and_odd_characters_are_reachable(api: Api) -> None:
     assert tl["run"]["task_id"] == "crm/lead 7?x=1"
     assert api.get(alice, "/v1/agents/team%2Fbot")["agent_id"] == "team/bot"
     assert api.get(alice, "/v1/agents/team/bot/pipeline")["agent_id"] == "team/bot"
+
+
+def test_task_search_is_an_exact_prefix_on_a_database_with_a_linguistic_collation(
+    pg_server: PgServer, tmp_path: Path
+) -> None:
+    """PostgreSQL databases usually sort by language (en-US), where a range on task_id is
+    not a prefix test: "Lead-1" sorts between "lead" and "lead" + U+10FFFF."""
+    admin = create_engine(pg_server.url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text("DROP DATABASE IF EXISTS hiveboard_icu"))
+        conn.execute(
+            text(
+                "CREATE DATABASE hiveboard_icu TEMPLATE template0 ENCODING 'UTF8' "
+                "LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
+            )
+        )
+    admin.dispose()
+    storage = SqlStorage(pg_server.url("hiveboard_icu"))
+    try:
+        storage.migrate()
+        settings = load_settings(data_dir=tmp_path, bootstrap=False, rate_limit_per_key=0)
+        with TestClient(create_app(settings, storage, run_detector=False)) as client:
+            api = Api(client, storage)
+            alice = api.tenant("alice")
+            api.ingest(alice, "w", [ev("task_started", 1, task_id=t) for t in ("lead-1", "Lead-2")])
+
+            def ids(q: str) -> list[str]:
+                return [r["task_id"] for r in api.get(alice, "/v1/tasks", q=q)["items"]]
+
+            assert ids("lead") == ["lead-1"]
+            assert ids("Lead") == ["Lead-2"]
+    finally:
+        storage.close()

@@ -53,8 +53,9 @@ def list_task_runs(
     """One page of task runs matching the filters.
 
     ``task_id_prefix`` is the search box: a range on ``task_id`` (``>= p`` and ``< p`` +
-    the highest code point) rather than ``LIKE``, which behaves the same on both
-    databases (case-sensitive, no wildcard escaping) and can use the task id index.
+    the highest code point) that the task id index serves, checked with ``substr``,
+    rather than ``LIKE``: case-sensitive and without wildcards on both databases and
+    under any collation.
     """
     keyset = SORTS[sort]
     query = select(t, func.coalesce(t.c.duration_ms, -1).label("sort_duration"))
@@ -68,7 +69,13 @@ def list_task_runs(
             query = query.where(cond)
     if task_id_prefix:
         query = query.where(
-            t.c.task_id >= task_id_prefix, t.c.task_id < task_id_prefix + "\U0010ffff"
+            t.c.task_id >= task_id_prefix,
+            t.c.task_id < task_id_prefix + "\U0010ffff",
+            # The range is exact only in code-point order; under a linguistic collation
+            # (PostgreSQL's usual en-US) it also takes in "Lead-2" for "lead". Equality is
+            # exact under any deterministic collation, so this keeps the index's range
+            # and drops what is not a prefix.
+            func.substr(t.c.task_id, 1, len(task_id_prefix)) == task_id_prefix,
         )
     rows = conn.execute(keyset.page(query, cursor, limit)).all()
     page, next_cursor = keyset.split(rows, limit)
