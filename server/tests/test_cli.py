@@ -389,3 +389,20 @@ def test_a_bad_flag_is_named_as_the_flag(tmp_path: Path) -> None:
     out = run("serve", "--port", "0", data_dir=tmp_path)
     assert out.returncode == 2 and "--port (HIVEBOARD_PORT):" in out.stderr, out.stderr
     assert "an integer 1..65535" in out.stderr
+
+
+def test_postgres_scheme_is_accepted_as_documented() -> None:
+    """docs/server.md: ``postgres://`` (Heroku-style) is accepted and uses psycopg 3."""
+    url = load_settings(database_url="postgres://hb:pw@db.internal/hb").effective_database_url
+    assert url == "postgresql+psycopg://hb:pw@db.internal/hb"
+
+
+@pytest.mark.parametrize(
+    "scheme", ["postgresql+asyncpg", "postgresql+psycopg2", "sqlite+aiosqlite"]
+)
+def test_an_unsupported_driver_is_refused_at_start(tmp_path: Path, scheme: str) -> None:
+    """Not an import-error traceback once the database is opened."""
+    out = run("migrate", "--database-url", f"{scheme}://hb:pw@db/hb", data_dir=tmp_path)
+    assert out.returncode == 2, out.stderr
+    assert "HIVEBOARD_DATABASE_URL" in out.stderr and "is not supported" in out.stderr
+    assert "Traceback" not in out.stderr

@@ -98,17 +98,25 @@ class Settings(BaseSettings):
         if value is None:
             return None
         raw = value.get_secret_value()
+        if raw.startswith(("postgresql://", "postgres://")):
+            # One driver everywhere: psycopg 3. Rewritten before parsing, because
+            # SQLAlchemy knows no "postgres" backend.
+            raw = "postgresql+psycopg://" + raw.split("://", 1)[1]
         try:
-            backend = make_url(raw).get_backend_name()
+            url = make_url(raw)
         except Exception as exc:
             raise ValueError(f"cannot parse database URL: {exc}") from None
-        if backend not in ("sqlite", "postgresql"):
+        if url.get_backend_name() not in ("sqlite", "postgresql"):
             raise ValueError(
                 "use sqlite:///path/to/file.db or postgresql+psycopg://user:pass@host/db"
             )
-        if raw.startswith(("postgresql://", "postgres://")):
-            # One driver everywhere: psycopg 3.
-            raw = "postgresql+psycopg://" + raw.split("://", 1)[1]
+        if url.get_driver_name() not in ("pysqlite", "psycopg"):
+            # Another driver (psycopg2, asyncpg...) is not installed, and would fail
+            # later with an import error.
+            raise ValueError(
+                f"driver {url.get_driver_name()!r} is not supported "
+                "(SQLite is reached with Python's sqlite3, PostgreSQL with psycopg 3)"
+            )
         return SecretStr(raw)
 
     # -- derived values ------------------------------------------------------------------
