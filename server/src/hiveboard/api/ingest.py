@@ -73,10 +73,13 @@ async def ingest(
         )
     limit: int = request.app.state.settings.max_body_bytes
     raw = await _read_body(request, limit)
+    notes: list[str] = []  # what parsing had to repair (lone surrogates), for the answer
     try:
-        batch = validate_batch(parse_body(raw), may_hold_nul=b"\\u0000" in raw)
+        batch = validate_batch(parse_body(raw, notes), may_hold_nul=b"\\u0000" in raw)
     except BatchError as exc:
         raise ApiError(400, exc.code, exc.message, exc.details) from None
+    if notes:
+        batch.warnings[:0] = notes
 
     storage: Storage = request.app.state.storage
     now = datetime.now(UTC)
