@@ -120,3 +120,14 @@ def test_docs_are_linked_from_the_readmes() -> None:
     for page in ("sdk-guide.md", "server.md"):
         assert page in index, f"docs/README.md does not link {page}"
         assert f"docs/{page}" in readme, f"README.md does not link docs/{page}"
+
+
+def test_revocation_delay_is_the_real_one() -> None:
+    """A key revoked from the CLI keeps working on a running server for the key cache's
+    lifetime (another process's cache): the guide and the help must say so, not "at once"."""
+    from hiveboard.storage.sql import KEY_CACHE_SECONDS
+
+    row = next(line for line in _text(SERVER_DOC).splitlines() if "`hiveboard keys revoke" in line)
+    help_text = typer.main.get_command(app).commands["keys"].commands["revoke"].help or ""  # type: ignore[attr-defined]
+    for text in (row, help_text):
+        assert f"within {KEY_CACHE_SECONDS:g} seconds" in text and "at once" not in text, text

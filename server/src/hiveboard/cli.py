@@ -246,7 +246,7 @@ def keys_revoke(
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Revoke a key: it stops working at once in this server (within seconds elsewhere)."""
+    """Revoke a key: running servers refuse it within 5 seconds (they cache checked keys)."""
     storage = _storage(_settings(data_dir=data_dir, database_url=database_url))
     if not storage.revoke_api_key(tenant, key_id):
         typer.echo(f"no active key {key_id!r} in tenant {tenant!r}", err=True)
