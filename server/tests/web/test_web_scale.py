@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from hbweb import Server, login, shoot
+from playwright.sync_api import expect
 
 SEED_200 = """
 import os, sys, hiveloop
@@ -62,3 +63,60 @@ def test_empty_state_then_200_agents(new_page: Any, server: Server) -> None:
     )
     assert page.locator("#cards .agent-card").first.get_attribute("data-rank") == "1"  # error
     page.wait_for_selector("#live-state[data-state=on]")
+
+
+SEED_201 = """
+import os, sys, hiveloop
+hb = hiveloop.init(api_key=sys.argv[2], endpoint=sys.argv[1], flush_interval=0.1)
+for i in range(201):
+    hb.agent(f"paged-{i:03d}", type="batch", heartbeat_interval=0)
+assert hb.flush(timeout=20)
+os._exit(0)
+"""
+
+SPEAK = """
+import os, sys, hiveloop
+hb = hiveloop.init(api_key=sys.argv[2], endpoint=sys.argv[1], flush_interval=0.1)
+hb.agent(sys.argv[3], type="batch", heartbeat_interval=0).event("custom", {"summary": "hi"})
+assert hb.flush(timeout=10)
+hb.agent(sys.argv[4], type="batch", heartbeat_interval=0).start_task("marker-task")
+assert hb.flush(timeout=10)
+os._exit(0)
+"""
+
+
+def test_fleet_page_stays_one_page_when_other_agents_speak(new_page: Any, server: Server) -> None:
+    """With more agents than one page holds, an agent of another page that sends an
+    event is not appended to this one (the page would grow to the whole fleet)."""
+    tenant = server.storage.create_tenant("Paged Co")
+    server.storage.create_user(tenant.id, "paged@localhost", "paged-password-1", "owner")
+    _, key = server.storage.create_api_key(tenant.id, "live")
+    seed = subprocess.run(
+        [sys.executable, "-c", SEED_201, server.url, key],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert seed.returncode == 0, seed.stderr
+    page = new_page()
+    login(page, "paged@localhost", "paged-password-1")
+    page.wait_for_selector("#live-state[data-state=on]")
+    cards = page.locator("#cards .agent-card")
+    assert cards.count() == 200
+    shown = {cards.nth(i).get_attribute("data-agent") for i in range(200)}
+    (outsider,) = {f"paged-{i:03d}" for i in range(201)} - shown
+    insider = cards.first.get_attribute("data-agent")
+    with page.expect_response(lambda r: "/fleet/card?agent=" + outsider in r.url, timeout=15000):
+        speak = subprocess.run(
+            [sys.executable, "-c", SPEAK, server.url, key, outsider, insider],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert speak.returncode == 0, speak.stderr
+    # The insider's refresh comes after the outsider's: once it shows, both were handled.
+    expect(page.locator(f".agent-card[data-agent='{insider}'] [data-field=status]")).to_have_text(
+        "Processing", timeout=10000
+    )
+    assert cards.count() == 200
+    assert page.locator(f".agent-card[data-agent='{outsider}']").count() == 0

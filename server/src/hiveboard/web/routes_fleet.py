@@ -71,6 +71,7 @@ def fleet_page(
             "events": events,
             "endpoint": endpoint_of(request),
             "status_filter": status or "",
+            "paged": cursor is not None,
         },
         active="fleet",
     )

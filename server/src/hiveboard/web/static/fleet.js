@@ -95,6 +95,9 @@
         return;
       }
       if (old) { old.replaceWith(fresh); } else {
+        // A fleet larger than one page: this agent belongs to another page, and
+        // appending it would grow this one past its bound with every agent that speaks.
+        if (cards.dataset.whole !== "1") { return; }
         var onboarding = document.getElementById("empty-fleet");
         if (onboarding) { onboarding.remove(); }
         cards.appendChild(fresh);
