@@ -338,6 +338,11 @@ def test_unreachable_database_is_one_line_with_the_password_masked(tmp_path: Pat
 
 def test_printed_sdk_lines_work_when_pasted_on_ipv6(tmp_path: Path) -> None:
     """The three SDK lines of the first start, run as a script, register an agent."""
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("this machine has no IPv6 loopback")
     port = _free_port()
     proc = subprocess.Popen(
         [*HIVEBOARD, "serve", "--host", "::1", "--port", str(port), "--data-dir", "d"],
