@@ -294,3 +294,26 @@ def test_event_filters_leave_transitions_alone_and_project_leaves_them_out(live:
     finally:
         by_type.close()
         by_project.close()
+
+
+def test_revoking_the_key_ends_an_open_stream(live: Live) -> None:
+    """A stream outlives the request that opened it: revoking a leaked read key must stop
+    the data flowing, not only refuse the next request."""
+    t = live.storage.create_tenant("alice")
+    read_key, read_secret = live.storage.create_api_key(t.id, "read")
+    alice = Tenant(t.id, live.storage.create_api_key(t.id, "live")[1], read_secret)
+    sse = live.connect(alice, include="events")
+    try:
+        sse.wait_for(_connected)
+        live.ingest(alice, "w", [ev("heartbeat", 1, event_id="before")])
+        sse.wait_for(lambda m: sse.events())
+        assert live.storage.revoke_api_key(t.id, read_key.id)
+        sse.wait_for(lambda m: any("credentials no longer valid" in x.comments for x in m))
+        sse._thread.join(10)
+        assert not sse._thread.is_alive()  # the server ended the response
+        live.ingest(alice, "w", [ev("heartbeat", 2, event_id="after")])
+        assert [e["event_id"] for e in sse.events()] == ["before"]
+    finally:
+        sse.close()
+    again = live.http.get("/v1/stream", headers=alice.headers)
+    assert again.status_code == 401 and again.json()["error"] == "revoked_api_key"

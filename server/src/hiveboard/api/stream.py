@@ -13,6 +13,8 @@ so by themselves) resumes from there and misses nothing.  Heartbeat comments eve
 
 A client too slow to keep up (its broker mailbox overflows) is dropped: the stream ends
 and the client resumes with ``Last-Event-ID``, now catching up from the database.
+The credential is checked again every heartbeat interval: revoking a key (or a session
+no longer valid) ends the streams it opened.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from hiveboard.api.auth import Principal, require_read_access
+from hiveboard.api.errors import ApiError
 from hiveboard.api.events import event_out
 from hiveboard.api.read_common import engine_of, query_error, split_list
 from hiveboard.live.broker import Broker, StreamFilter
@@ -181,12 +184,20 @@ async def stream(
         with engine.connect() as conn:
             return tail.poll(conn)
 
+    def still_allowed() -> bool:
+        """A stream outlives its request: a key revoked (or a session ended) since must
+        stop it, as it would refuse the client's next request."""
+        try:
+            return require_read_access(request).tenant_id == tenant_id
+        except ApiError:
+            return False
+
     async def body() -> AsyncIterator[bytes]:
         sub = broker.subscribe(tenant_id, doorbell, maxsize=10_000) if broker else None
         pos = f"{tail.position[0]}-{tail.position[1]}"
         try:
             yield f"retry: {RETRY_MS}\n: connected\nid: {pos}\n\n".encode()
-            last_sent = time.monotonic()
+            last_sent = last_auth = time.monotonic()
             while True:
                 if sub is not None:
                     sub.drain()
@@ -211,6 +222,11 @@ async def stream(
                     return
                 if await request.is_disconnected():
                     return
+                if time.monotonic() - last_auth >= heartbeat:
+                    if not await anyio.to_thread.run_sync(still_allowed):
+                        yield b": credentials no longer valid\n\n"
+                        return
+                    last_auth = time.monotonic()
                 if time.monotonic() - last_sent >= heartbeat:
                     yield f": heartbeat\nid: {pos}\n\n".encode()
                     last_sent = time.monotonic()
