@@ -13,8 +13,8 @@ so by themselves) resumes from there and misses nothing.  Heartbeat comments eve
 
 A client too slow to keep up (its broker mailbox overflows) is dropped: the stream ends
 and the client resumes with ``Last-Event-ID``, now catching up from the database.
-The credential is checked again every heartbeat interval: revoking a key (or a session
-no longer valid) ends the streams it opened.
+The key is checked again every heartbeat interval: revoking it ends the streams it
+opened.
 """
 
 from __future__ import annotations
@@ -185,8 +185,8 @@ async def stream(
             return tail.poll(conn)
 
     def still_allowed() -> bool:
-        """A stream outlives its request: a key revoked (or a session ended) since must
-        stop it, as it would refuse the client's next request."""
+        """A stream outlives its request: a key revoked since must stop it, as it would
+        refuse the client's next request."""
         try:
             return require_read_access(request).tenant_id == tenant_id
         except ApiError:
