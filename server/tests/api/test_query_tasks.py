@@ -177,3 +177,15 @@ def test_task_search_is_an_exact_prefix_on_a_database_with_a_linguistic_collatio
             assert ids("Lead") == ["Lead-2"]
     finally:
         storage.close()
+
+
+def test_timeline_of_a_named_run_honours_the_agent_filter(api: Api) -> None:
+    alice = api.tenant("alice")
+    seed_fleet(api, alice)
+    path = "/v1/tasks/lead-1/timeline"
+    assert api.get(alice, path, run="r1", agent="lead-qualifier")["run"]["agent_id"] == (
+        "lead-qualifier"
+    )
+    for params in ({"agent": "support-bot"}, {"agent": "support-bot", "run": "r1"}):
+        status, body = api.get_status(alice, path, **params)
+        assert status == 404 and body["error"] == "not_found", params

@@ -240,7 +240,7 @@ def task_timeline(
     runs = read.runs_of_task(conn, ctx.tenant_id, task_id, ctx.scope.agent_id)
     if run is not None:
         chosen = next((r for r in runs if r["task_run_id"] == run), None)
-        chosen = chosen or read.find_run(conn, ctx.tenant_id, task_id, run)
+        chosen = chosen or read.find_run(conn, ctx.tenant_id, task_id, run, ctx.scope.agent_id)
         if chosen is None:
             raise not_found("task run", f"{task_id}/{run}")
     elif runs:

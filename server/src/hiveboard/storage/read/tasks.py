@@ -94,15 +94,15 @@ def runs_of_task(
 
 
 def find_run(
-    conn: Connection, tenant_id: str, task_id: str, task_run_id: str
+    conn: Connection, tenant_id: str, task_id: str, task_run_id: str, agent_id: str | None = None
 ) -> dict[str, Any] | None:
-    """One run by its ids; the newest if several agents ran the same ids."""
-    row = conn.execute(
-        select(t)
-        .where(t.c.tenant_id == tenant_id, t.c.task_id == task_id, t.c.task_run_id == task_run_id)
-        .order_by(t.c.first_event_at.desc(), t.c.id.desc())
-        .limit(1)
-    ).first()
+    """One run by its ids (and agent, when given); the newest if several agents ran them."""
+    query = select(t).where(
+        t.c.tenant_id == tenant_id, t.c.task_id == task_id, t.c.task_run_id == task_run_id
+    )
+    if agent_id is not None:
+        query = query.where(t.c.agent_id == agent_id)
+    row = conn.execute(query.order_by(t.c.first_event_at.desc(), t.c.id.desc()).limit(1)).first()
     return _run(row._mapping) if row else None
 
 
