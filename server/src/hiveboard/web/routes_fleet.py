@@ -55,7 +55,11 @@ def fleet_page(
     status = status if status in STATUS_ORDER else None
     ctx = data.context(request, user, cursor=cursor, limit=data.FLEET_PAGE)
     with data.reading(request) as conn:
-        agents, next_cursor = data.fleet(conn, ctx, status)
+        try:
+            agents, next_cursor = data.fleet(conn, ctx, status)
+        except ApiError as exc:  # a mangled "More agents" link: a page, not raw JSON
+            page = {"title": "Bad link", "message": f"This page link is not valid ({exc.message})."}
+            return render(request, "error.html", page, status_code=exc.status)
         sparks = fleet_sparks(conn, ctx, user, agents)
         metrics = data.summary(conn, data.context(request, user))
         events = data.recent_events(conn, data.context(request, user, limit=30))
