@@ -380,13 +380,21 @@ def test_printed_sdk_lines_work_when_pasted_on_ipv6(tmp_path: Path) -> None:
         proc.communicate(timeout=15)
 
 
-def test_wildcard_binds_print_an_address_that_can_be_opened() -> None:
-    from hiveboard.cli import display_url
-
-    assert display_url("0.0.0.0", 8080) == "http://127.0.0.1:8080"
-    assert display_url("::", 8080) == "http://[::1]:8080"
-    assert display_url("fe80::1", 80) == "http://[fe80::1]:80"
-    assert display_url("hive.internal", 8080) == "http://hive.internal:8080"
+@pytest.mark.parametrize(
+    ("host", "port", "url"),
+    [
+        ("0.0.0.0", 8080, "http://127.0.0.1:8080"),
+        ("::", 8080, "http://[::1]:8080"),
+        ("fe80::1", 80, "http://[fe80::1]:80"),
+        ("hive.internal", 8080, "http://hive.internal:8080"),
+    ],
+)
+def test_wildcard_binds_print_an_address_that_can_be_opened(
+    host: str, port: int, url: str, tmp_path: Path
+) -> None:
+    """The URL ``serve`` and the app's own start-up print (with the SDK lines)."""
+    settings = load_settings(host=host, port=port, data_dir=tmp_path)
+    assert settings.public_url == url
 
 
 def test_a_bad_flag_is_named_as_the_flag(tmp_path: Path) -> None:

@@ -132,8 +132,7 @@ def _prepare(storage: Storage, settings: Settings) -> None:
     if settings.bootstrap:
         created = bootstrap_if_empty(storage)
         if created is not None:
-            endpoint = f"http://{settings.host}:{settings.port}"
-            print(created.render(endpoint), file=sys.stderr, flush=True)
+            print(created.render(settings.public_url), file=sys.stderr, flush=True)
 
 
 def freeze_startup_heap() -> None:

@@ -95,7 +95,7 @@ def serve(
     # starts: the secret key file, migrations, first-run bootstrap and its printout.
     settings.ensure_secret_key()
     storage = _storage(settings)
-    url = display_url(settings.host, settings.port)
+    url = settings.public_url
     created = bootstrap_if_empty(storage) if settings.bootstrap else None
     if created is not None:
         typer.echo(created.render(url))
@@ -110,19 +110,6 @@ def serve(
             _serve_one(settings, storage)
     finally:
         storage.close()
-
-
-def display_url(host: str, port: int) -> str:
-    """The address to print for a bind address: one a browser and the SDK can use.
-
-    A wildcard bind is reached through loopback on this machine (``http://0.0.0.0`` is
-    refused by browsers), and an IPv6 literal needs brackets (``http://::1:8080`` does not
-    parse).
-    """
-    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
-    if ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{port}"
 
 
 def _uvicorn_options(settings: Settings) -> dict[str, Any]:

@@ -129,6 +129,19 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.data_dir / 'hiveboard.db').resolve()}"
 
     @property
+    def public_url(self) -> str:
+        """The address to print for the bind address: one a browser and the SDK can use.
+
+        A wildcard bind is reached through loopback on this machine (``http://0.0.0.0`` is
+        refused by browsers), and an IPv6 literal needs brackets (``http://::1:8080`` does
+        not parse).
+        """
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    @property
     def printable_database_url(self) -> str:
         """The database URL with any password masked, safe for logs and error messages."""
         return make_url(self.effective_database_url).render_as_string(hide_password=True)
