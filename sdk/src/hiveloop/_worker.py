@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from . import _events
 from ._log import RateLimitedWarning, logger
 from ._transport import SendResult, Transport
+from ._unicode import replace_lone_surrogates
 
 RETRY_DELAYS: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0)
 MAX_BODY_BYTES = 900_000  # under the server's 1 MB, leaving room for the envelope
@@ -449,8 +450,16 @@ class BackgroundWorker:
 
 
 def ingest_body(envelope: str, events: list[str]) -> bytes:
-    """The ``/v1/ingest`` request body for one agent's encoded events."""
-    return ('{"envelope":' + envelope + ',"events":[' + ",".join(events) + "]}").encode()
+    """The ``/v1/ingest`` request body for one agent's encoded events.
+
+    The text is ASCII, so a lone surrogate can only be there as an escape, and an
+    escape needs a backslash, which one fast scan rules out; a lone surrogate would
+    cost the whole batch, so it is replaced with U+FFFD.
+    """
+    text = '{"envelope":' + envelope + ',"events":[' + ",".join(events) + "]}"
+    if "\\" in text:
+        text = replace_lone_surrogates(text)
+    return text.encode()
 
 
 def _describe(result: SendResult) -> str:
