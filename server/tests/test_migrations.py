@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,4 +45,30 @@ def test_up_down_up_and_schema_matches_tables(empty_engine: Engine) -> None:
 def test_upgrade_is_idempotent(empty_engine: Engine) -> None:
     migrations.upgrade(empty_engine)
     migrations.upgrade(empty_engine)
+    assert migrations.current_revision(empty_engine) == migrations.head_revision()
+
+
+def test_processes_starting_together_migrate_once(empty_engine: Engine) -> None:
+    """Several ``serve`` replicas starting at once on one empty database must all come up:
+    the second migrator waits for the first, then finds nothing left to do."""
+    url = empty_engine.url.render_as_string(hide_password=False)
+    engines = [create_db_engine(url) for _ in range(3)]
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(engines))
+
+    def migrate(engine: Engine) -> None:
+        start.wait()
+        try:
+            migrations.upgrade(engine)
+        except BaseException as exc:  # noqa: BLE001 - reported below, with its type
+            errors.append(exc)
+
+    threads = [threading.Thread(target=migrate, args=(e,)) for e in engines]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    for engine in engines:
+        engine.dispose()
+    assert errors == []
     assert migrations.current_revision(empty_engine) == migrations.head_revision()

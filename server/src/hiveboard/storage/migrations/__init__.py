@@ -10,13 +10,18 @@ then review it: autogenerate misses some things (server defaults, type variants)
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
+
+from hiveboard.storage.write_lock import SqliteWriteLock
 
 HERE = Path(__file__).parent
+MIGRATION_LOCK_KEY = 0x48495645424F41  # PostgreSQL advisory lock id: "HIVEBOA"
 
 
 def alembic_config(engine: Engine | None = None) -> Config:
@@ -30,12 +35,41 @@ def alembic_config(engine: Engine | None = None) -> Config:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema up to ``revision`` (default: the newest)."""
-    command.upgrade(alembic_config(engine), revision)
+    with _one_migrator(engine):
+        command.upgrade(alembic_config(engine), revision)
 
 
 def downgrade(engine: Engine, revision: str = "base") -> None:
     """Take the schema down to ``revision`` (default: empty)."""
-    command.downgrade(alembic_config(engine), revision)
+    with _one_migrator(engine):
+        command.downgrade(alembic_config(engine), revision)
+
+
+@contextmanager
+def _one_migrator(engine: Engine) -> Iterator[None]:
+    """Hold the database's migration lock: replicas that start together on one empty
+    database would otherwise all create the same tables, and all but one would fail.
+    The next one in finds the schema current and has nothing to do."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            conn.commit()  # the lock belongs to the session, not to a transaction
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+                conn.commit()
+        return
+    database = engine.url.database
+    if not database or database == ":memory:":  # one connection: nobody to race
+        yield
+        return
+    lock = SqliteWriteLock(database)
+    try:
+        with lock.held():
+            yield
+    finally:
+        lock.close()
 
 
 def current_revision(engine: Engine) -> str | None:
