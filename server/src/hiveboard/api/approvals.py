@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from hiveboard.api.pipeline import ApprovalOut
-from hiveboard.api.read_common import Ctx, Page, ReadConn, bad_cursor, split_list
+from hiveboard.api.read_common import Ctx, Page, ReadConn, bad_cursor, choice_list
 from hiveboard.storage.read import pipeline as read
 from hiveboard.storage.read.pagination import InvalidCursor
 
@@ -19,7 +19,9 @@ def list_approvals(
     ctx: Ctx,
     conn: ReadConn,
     kind: Annotated[str | None, Query(description="approval, escalation")] = None,
-    state: Annotated[str | None, Query(description="pending, received, open")] = None,
+    state: Annotated[
+        str | None, Query(description=f"Comma-separated: {', '.join(read.APPROVAL_STATES)}")
+    ] = None,
     task_id: Annotated[str | None, Query(max_length=256)] = None,
 ) -> Page[ApprovalOut]:
     """Newest request first; a pending one's ``wait_ms`` is how long it has waited so far."""
@@ -27,8 +29,8 @@ def list_approvals(
         rows, next_cursor = read.list_approvals(
             conn,
             ctx.scope,
-            kinds=split_list(kind),
-            states=split_list(state),
+            kinds=choice_list(kind, "kind", read.APPROVAL_KINDS),
+            states=choice_list(state, "state", read.APPROVAL_STATES),
             task_id=task_id,
             cursor=ctx.cursor,
             limit=ctx.limit,

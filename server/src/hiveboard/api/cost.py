@@ -16,6 +16,7 @@ from hiveboard.api.read_common import (
     ReadConn,
     bad_cursor,
     check_choice,
+    choice_list,
     split_list,
     window,
 )
@@ -143,6 +144,7 @@ def list_llm_calls(
 ) -> Page[LlmCallOut]:
     """Individual LLM calls; ``sort=cost`` is bounded to the last day unless ``since`` is set."""
     check_choice(sort, "sort", tuple(read_calls.SORTS))
+    sources = choice_list(cost_source, "cost_source", read_calls.COST_SOURCES)
     scope = ctx.scope
     if sort == "cost" and scope.since is None:
         scope = replace(scope, since=(scope.until or ctx.now) - DEFAULT_COST_WINDOW)
@@ -151,7 +153,7 @@ def list_llm_calls(
             conn,
             scope,
             models=split_list(model),
-            sources=split_list(cost_source),
+            sources=sources,
             task_id=task_id,
             sort=sort,
             cursor=ctx.cursor,

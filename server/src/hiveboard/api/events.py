@@ -7,7 +7,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from hiveboard.api.read_common import ApiModel, Ctx, Page, ReadConn, bad_cursor, split_list
+from hiveboard.api.read_common import (
+    ApiModel,
+    Ctx,
+    Page,
+    ReadConn,
+    bad_cursor,
+    choice_list,
+    split_list,
+)
+from hiveboard.ingest.model import EVENT_TYPES, SEVERITIES
 from hiveboard.storage.read import events as read
 from hiveboard.storage.read.pagination import InvalidCursor
 
@@ -53,16 +62,22 @@ def event_out(row: dict[str, Any]) -> dict[str, Any]:
 def list_events(
     ctx: Ctx,
     conn: ReadConn,
-    type: Annotated[str | None, Query(description="Comma-separated event types")] = None,
-    severity: Annotated[str | None, Query(description="Comma-separated severities")] = None,
-    kind: Annotated[str | None, Query(description="Comma-separated payload kinds")] = None,
+    type: Annotated[
+        str | None, Query(description=f"Comma-separated: {', '.join(sorted(EVENT_TYPES))}")
+    ] = None,
+    severity: Annotated[
+        str | None, Query(description=f"Comma-separated: {', '.join(sorted(SEVERITIES))}")
+    ] = None,
+    kind: Annotated[
+        str | None, Query(description="Comma-separated payload kinds (any: custom kinds too)")
+    ] = None,
     task_id: Annotated[str | None, Query(max_length=256)] = None,
     task_run_id: Annotated[str | None, Query(max_length=256)] = None,
 ) -> Page[EventOut]:
     """Raw events filtered by type, severity, payload kind, task and the shared filters."""
     flt = read.EventFilter(
-        event_types=split_list(type),
-        severities=split_list(severity),
+        event_types=choice_list(type, "type", EVENT_TYPES),
+        severities=choice_list(severity, "severity", SEVERITIES),
         payload_kinds=split_list(kind),
         task_id=task_id,
         task_run_id=task_run_id,

@@ -7,7 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from hiveboard.api.pipeline import IssueOut
-from hiveboard.api.read_common import Ctx, Page, ReadConn, bad_cursor, split_list
+from hiveboard.api.read_common import Ctx, Page, ReadConn, bad_cursor, choice_list
+from hiveboard.ingest.validate import ISSUE_SEVERITY
+from hiveboard.storage.derived_pipeline import ISSUE_STATES
 from hiveboard.storage.read import pipeline as read
 from hiveboard.storage.read.pagination import InvalidCursor
 
@@ -27,8 +29,8 @@ def list_issues(
         rows, next_cursor = read.list_issues(
             conn,
             ctx.scope,
-            states=split_list(state),
-            severities=split_list(severity),
+            states=choice_list(state, "state", tuple(ISSUE_STATES.values())),
+            severities=choice_list(severity, "severity", tuple(ISSUE_SEVERITY)),
             category=category,
             cursor=ctx.cursor,
             limit=ctx.limit,

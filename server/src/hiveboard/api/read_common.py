@@ -8,7 +8,7 @@ and an id belonging to another tenant is simply not found (404), which leaks not
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Generic, TypeVar
@@ -117,15 +117,27 @@ def split_list(value: str | None) -> list[str] | None:
     return items or None
 
 
-def check_choice(value: str, name: str, allowed: tuple[str, ...]) -> str:
+def check_choice(value: str, name: str, allowed: Collection[str]) -> str:
+    """``value`` if it is one of ``allowed``, else 400 naming the parameter, the value and
+    the accepted values: a typo must not read as "nothing matches"."""
     if value not in allowed:
+        accepted = list(allowed) if isinstance(allowed, Sequence) else sorted(allowed)
         raise query_error(
             400,
             "invalid_parameter",
-            f"{name}={value!r} is not accepted: use one of {', '.join(allowed)}",
-            {"parameter": name, "allowed": list(allowed)},
+            f"{name}={value!r} is not accepted: use one of {', '.join(accepted)}",
+            {"parameter": name, "value": value, "allowed": accepted},
         )
     return value
+
+
+def choice_list(value: str | None, name: str, allowed: Collection[str]) -> list[str] | None:
+    """:func:`split_list` for a filter over a fixed set, each item checked by
+    :func:`check_choice`: ``status=failed,failled`` is a 400, not a silent half-filter."""
+    items = split_list(value)
+    for item in items or ():
+        check_choice(item, name, allowed)
+    return items
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,8 @@ from fastapi.responses import StreamingResponse
 from hiveboard.api.auth import Principal, require_read_access
 from hiveboard.api.errors import ApiError
 from hiveboard.api.events import event_out
-from hiveboard.api.read_common import engine_of, query_error, split_list
+from hiveboard.api.read_common import choice_list, engine_of, query_error, split_list
+from hiveboard.ingest.model import EVENT_TYPES, SEVERITIES
 from hiveboard.live.broker import Broker, StreamFilter
 from hiveboard.storage.read.events import EventFilter, Tail, max_event_id, max_transition_id
 from hiveboard.storage.read.filters import Scope
@@ -43,6 +44,8 @@ POLL_SECONDS = 1.0
 """Longest wait between database polls when the broker stays silent (other processes)."""
 RETRY_MS = 3000
 ALL_KINDS = "events,transitions"
+_TYPES = ", ".join(sorted(EVENT_TYPES))
+_SEVERITIES = ", ".join(sorted(SEVERITIES))
 
 
 def _setting(request: Request, name: str, default: float) -> float:
@@ -115,8 +118,8 @@ async def stream(
     group: Annotated[str | None, Query(max_length=128)] = None,
     project: Annotated[str | None, Query(max_length=256)] = None,
     agent: Annotated[str | None, Query(max_length=256)] = None,
-    type: Annotated[str | None, Query(description="Comma-separated event types")] = None,
-    severity: Annotated[str | None, Query(description="Comma-separated severities")] = None,
+    type: Annotated[str | None, Query(description=f"Comma-separated: {_TYPES}")] = None,
+    severity: Annotated[str | None, Query(description=f"Comma-separated: {_SEVERITIES}")] = None,
     kind: Annotated[str | None, Query(description="Comma-separated payload kinds")] = None,
     include: Annotated[
         str, Query(description="events, transitions, or both")
@@ -131,8 +134,8 @@ async def stream(
     Filters are those of ``/v1/events``; a project filter hides transitions (agents
     belong to no single project).  Without ``Last-Event-ID`` the stream starts now.
     """
-    wanted = set(split_list(include) or [])
-    if not wanted or not wanted <= {"events", "transitions"}:
+    wanted = set(choice_list(include, "include", ("events", "transitions")) or [])
+    if not wanted:
         raise query_error(
             400, "invalid_parameter", "include accepts events, transitions or both",
             {"parameter": "include"},
@@ -146,8 +149,8 @@ async def stream(
         agent_id=agent,
     )
     flt = EventFilter(
-        event_types=split_list(type),
-        severities=split_list(severity),
+        event_types=choice_list(type, "type", EVENT_TYPES),
+        severities=choice_list(severity, "severity", SEVERITIES),
         payload_kinds=split_list(kind),
     )
     position = parse_position(last_event_id) if last_event_id else parse_position(resume, "resume")

@@ -15,6 +15,7 @@ from hiveboard.api.read_common import (
     ReadConn,
     bad_cursor,
     check_choice,
+    choice_list,
     not_found,
     split_list,
 )
@@ -197,7 +198,9 @@ def _with_group(row: dict[str, Any]) -> dict[str, Any]:
 def list_tasks(
     ctx: Ctx,
     conn: ReadConn,
-    status: Annotated[str | None, Query(description="Comma-separated run statuses")] = None,
+    status: Annotated[
+        str | None, Query(description=f"Comma-separated: {', '.join(read.RUN_STATUSES)}")
+    ] = None,
     type: Annotated[str | None, Query(description="Comma-separated task types")] = None,
     task_id: Annotated[str | None, Query(max_length=256)] = None,
     q: Annotated[
@@ -207,6 +210,7 @@ def list_tasks(
 ) -> Page[TaskRun]:
     """Task runs, newest first, or longest/dearest first within the time range."""
     check_choice(sort, "sort", tuple(read.SORTS))
+    statuses = choice_list(status, "status", read.RUN_STATUSES)
     scope = ctx.scope
     if sort != "started" and scope.since is None:
         scope = replace_scope(scope, since=(scope.until or ctx.now) - UNINDEXED_SORT_WINDOW)
@@ -214,7 +218,7 @@ def list_tasks(
         rows, next_cursor = read.list_task_runs(
             conn,
             scope,
-            statuses=split_list(status),
+            statuses=statuses,
             task_types=split_list(type),
             task_id=task_id,
             task_id_prefix=q,

@@ -13,6 +13,9 @@ from hiveboard.storage.tables import llm_calls
 
 c = llm_calls
 
+COST_SOURCES = ("reported", "estimated", "unknown")
+"""Every ``cost_source`` a call can have: the precedence of ``derive.cost.llm_call_cost``."""
+
 SORTS: dict[str, Keyset] = {
     "time": Keyset("llm:ts", (c.c.ts, c.c.id)),
     "cost": Keyset(

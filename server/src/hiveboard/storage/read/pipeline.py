@@ -32,6 +32,11 @@ APPROVALS_BY_REQUEST = Keyset(
 )
 OPEN_APPROVAL_STATES = ("pending", "open")
 """States of an approval or escalation that still waits on a human."""
+APPROVAL_KINDS = ("approval", "escalation")
+APPROVAL_STATES = ("pending", "received", "expired", "open", "closed")
+"""What ``storage.derived_approvals`` records: an approval request is ``pending`` until
+``received`` (``expired`` when its run ended first); an escalation is ``open`` until its
+run ends (``closed``)."""
 
 
 def _age(now: datetime, then: datetime | None) -> float | None:

@@ -34,6 +34,10 @@ SORTS: dict[str, Keyset] = {
 }
 """Orderings the task table offers (all descending: longest, dearest, newest first)."""
 
+RUN_STATUSES = ("running", "completed", "failed", "escalated", "waiting_approval", "stuck")
+"""Every status a stored run can have: what ``derive.status.task_run_status`` returns
+(a test checks the two agree)."""
+
 MAX_TIMELINE_EVENTS = 20_000
 """A run with more events than this is shown truncated (and says so)."""
 
