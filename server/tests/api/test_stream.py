@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -19,6 +20,7 @@ from hiveboard.app import create_app
 from hiveboard.config import load_settings
 from hiveboard.ingest.validate import validate_batch
 from hiveboard.storage.base import Storage
+from hiveboard.storage.tables import events
 from query_seed import LONG_LIVED, Tenant, ev
 
 pytest_plugins = ("query_fixtures",)
@@ -260,6 +262,11 @@ def test_stream_never_shows_another_tenants_events(live: Live) -> None:
         ({"Last-Event-ID": "-1"}, {}, "Last-Event-ID"),
         ({}, {"resume": "9223372036854775808"}, "resume"),
         ({}, {"resume": "x-1"}, "resume"),
+        ({"Last-Event-ID": "5~0-1"}, {}, "Last-Event-ID"),  # a gap at the position itself
+        ({"Last-Event-ID": "5~5-1"}, {}, "Last-Event-ID"),  # id 0
+        ({"Last-Event-ID": "5~2.1-1"}, {}, "Last-Event-ID"),  # runs out of order
+        ({}, {"resume": "5-3~1_9"}, "resume"),  # below id 1
+        ({}, {"resume": "99~" + ".".join(str(2 * i + 1) for i in range(40))}, "resume"),
     ],
 )
 def test_a_position_this_stream_cannot_have_sent_is_a_400_before_streaming(
@@ -317,3 +324,57 @@ def test_revoking_the_key_ends_an_open_stream(live: Live) -> None:
         sse.close()
     again = live.http.get("/v1/stream", headers=alice.headers)
     assert again.status_code == 401 and again.json()["error"] == "revoked_api_key"
+
+
+def test_resume_gets_an_event_that_committed_after_a_later_one_exactly_once(live: Live) -> None:
+    """PostgreSQL takes ids at insert time: an open transaction holds id N while N+1
+    commits and is sent. A client that resumes from N+1 must still get N when it
+    commits, once, and nothing it already had. SQLite gives ids at commit: its
+    positions stay plain ``<events>-<transitions>``."""
+    alice = live.tenant("alice")
+    engine = live.storage.engine
+    slow = engine.connect() if engine.dialect.name == "postgresql" else None
+    sse = live.connect(alice, include="events")
+    try:
+        sse.wait_for(_connected)
+        if slow is not None:
+            slow.begin()
+            slow.execute(  # takes its id now; commits only after the resume
+                events.insert().values(
+                    tenant_id=alice.id,
+                    event_id="early",
+                    ts=datetime.now(UTC),
+                    received_at=datetime.now(UTC),
+                    event_type="heartbeat",
+                    severity="debug",
+                    agent_id="w",
+                    environment="production",
+                    group_name="default",
+                )
+            )
+        live.ingest(alice, "w", [ev("heartbeat", 1, event_id="later")])
+        sse.wait_for(lambda m: sse.events())
+        assert [e["event_id"] for e in sse.events()] == ["later"]
+        last_id = next(m.id for m in sse.messages if m.event == "event")
+        assert last_id is not None
+    finally:
+        sse.close()
+    if slow is None:
+        assert re.fullmatch(r"\d+-\d+", last_id)
+        live.ingest(alice, "w", [ev("heartbeat", 2, event_id="early")])
+    else:
+        assert "~1-" in last_id  # the id just below is carried as still missing
+    resumed = live.connect(alice, headers={"Last-Event-ID": last_id}, include="events")
+    try:
+        resumed.wait_for(_connected)
+        if slow is not None:
+            slow.commit()
+        live.ingest(alice, "w", [ev("heartbeat", 3, event_id="after")])
+        resumed.wait_for(lambda m: "after" in [e["event_id"] for e in resumed.events()])
+        assert [e["event_id"] for e in resumed.events()] == ["early", "after"]
+        if slow is None:
+            assert all(re.fullmatch(r"\d+-\d+", m.id or "") for m in resumed.messages)
+    finally:
+        resumed.close()
+        if slow is not None:
+            slow.close()

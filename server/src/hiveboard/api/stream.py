@@ -11,6 +11,14 @@ position in both tables.  A client that reconnects with ``Last-Event-ID`` (brows
 so by themselves) resumes from there and misses nothing.  Heartbeat comments every
 ~15 s keep proxies from closing an idle connection and carry the position too.
 
+On PostgreSQL an id can commit after a higher one (sequence values are taken at insert
+time): the tail then watches the skipped ids for a grace period.  The position carries
+the ones still missing below it (``101~1-7``: event 100 has not been read; format and
+limits in ``live.position``), exact for each message: what was sent before it is not in
+the list, what was not is.  A resumed stream watches them again for a new grace period,
+so an event committing while the client reconnects arrives once, and nothing the client
+already had is sent again.  SQLite gives ids at commit: its positions never carry gaps.
+
 A client too slow to keep up (its broker mailbox overflows) is dropped: the stream ends
 and the client resumes with ``Last-Event-ID``, now catching up from the database.
 The key is checked again every heartbeat interval: revoking it ends the streams it
@@ -20,7 +28,8 @@ opened.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections import deque
+from collections.abc import AsyncIterator, Iterable
 from typing import Annotated, Any
 
 import anyio
@@ -34,6 +43,8 @@ from hiveboard.api.events import event_out
 from hiveboard.api.read_common import choice_list, engine_of, query_error, split_list
 from hiveboard.ingest.model import EVENT_TYPES, SEVERITIES
 from hiveboard.live.broker import Broker, StreamFilter
+from hiveboard.live.position import Position, encode, runs, runs_below
+from hiveboard.live.position import decode as decode_position
 from hiveboard.storage.read.events import EventFilter, Tail, max_event_id, max_transition_id
 from hiveboard.storage.read.filters import Scope
 
@@ -54,31 +65,26 @@ def _setting(request: Request, name: str, default: float) -> float:
     return float(value) if value is not None else default
 
 
-MAX_POSITION = 2**63 - 1
-"""Ids are 64-bit: a larger position cannot have come from this stream (and the
-database driver would fail on it after the response had started)."""
-
-
-def parse_position(value: str | None, name: str = "Last-Event-ID") -> tuple[int, int] | None:
-    """``"12-5"`` → ``(12, 5)``; a bare ``"12"`` resumes events only. None: not given."""
+def parse_position(value: str | None, name: str = "Last-Event-ID") -> Position | None:
+    """``"12-5"`` → events after 12, transitions after 5; a bare ``"12"`` resumes events
+    only. None: not given. Anything this stream cannot have sent (ids past 64 bits, on
+    which the database driver would fail after the response had started; gap lists
+    that do not parse back exactly) is a 400 before streaming."""
     if not value:
         return None
-    head, _, tail = value.strip().partition("-")
     try:
-        events_after = int(head)
-        transitions_after = int(tail) if tail else None
+        return decode_position(value)
     except ValueError:
-        events_after, transitions_after = -1, None
-    if not (0 <= events_after <= MAX_POSITION) or not (
-        transitions_after is None or 0 <= transitions_after <= MAX_POSITION
-    ):
         raise query_error(
             400,
             "invalid_parameter",
             f"{name} {value!r} was not sent by this stream: reconnect without it",
             {"parameter": name},
-        )
-    return events_after, transitions_after if transitions_after is not None else -1
+        ) from None
+
+
+def _ids(items: list[tuple[str, dict[str, Any]]], kind: str) -> deque[int]:
+    return deque(int(row["id"]) for k, row in items if k == kind)
 
 
 def _sse(event: str | None, data: Any, ident: str | None) -> bytes:
@@ -162,16 +168,18 @@ async def stream(
 
     now_pos = await anyio.to_thread.run_sync(start)
     if position is None:
-        position = now_pos
-    elif position[1] < 0:
-        position = (position[0], now_pos[1])
+        position = Position(*now_pos)
+    elif position.transitions < 0:
+        position = Position(position.events, now_pos[1], position.event_gaps)
     tail = Tail(
         scope,
         flt,
-        event_after=position[0],
-        transition_after=position[1],
+        event_after=position.events,
+        transition_after=position.transitions,
         want_events="events" in wanted,
         want_transitions="transitions" in wanted and project is None,
+        event_gaps=position.event_gaps,
+        transition_gaps=position.transition_gaps,
     )
     broker: Broker | None = getattr(request.app.state, "broker", None)
     doorbell = StreamFilter(
@@ -195,9 +203,25 @@ async def stream(
         except ApiError:
             return False
 
+    def position_id(
+        e_pos: int, e_pending: Iterable[int], t_pos: int, t_pending: Iterable[int]
+    ) -> str:
+        """The SSE id after what was sent so far: the ``*_pending`` ids were read by this
+        poll and not sent yet, so a client resuming from here must still get them."""
+        return encode(
+            e_pos,
+            runs_below(e_gaps, e_pos, e_pending),
+            t_pos,
+            runs_below(t_gaps, t_pos, t_pending),
+        )
+
+    e_gaps = runs(tail.events.gaps)
+    t_gaps = runs(tail.transitions.gaps)
+
     async def body() -> AsyncIterator[bytes]:
+        nonlocal e_gaps, t_gaps
         sub = broker.subscribe(tenant_id, doorbell, maxsize=10_000) if broker else None
-        pos = f"{tail.position[0]}-{tail.position[1]}"
+        pos = position_id(tail.position[0], (), tail.position[1], ())
         try:
             yield f"retry: {RETRY_MS}\n: connected\nid: {pos}\n\n".encode()
             last_sent = last_auth = time.monotonic()
@@ -207,17 +231,23 @@ async def stream(
                 e_pos, t_pos = tail.position
                 items = await anyio.to_thread.run_sync(poll)
                 new_e, new_t = tail.position
+                e_gaps, t_gaps = runs(tail.events.gaps), runs(tail.transitions.gaps)
+                e_pending, t_pending = _ids(items, "event"), _ids(items, "transition")
                 for kind_, row in items:
                     if kind_ == "event":
                         e_pos = max(e_pos, row["id"])
+                        e_pending.popleft()
                         data = event_out(row)
                         data["seq"] = data.pop("id")
-                        yield _sse("event", data, f"{e_pos}-{t_pos}")
+                        ident = position_id(e_pos, e_pending, t_pos, t_pending)
+                        yield _sse("event", data, ident)
                     else:
                         t_pos = max(t_pos, row["id"])
-                        yield _sse("transition", _transition_out(row), f"{new_e}-{t_pos}")
+                        t_pending.popleft()
+                        ident = position_id(new_e, (), t_pos, t_pending)
+                        yield _sse("transition", _transition_out(row), ident)
                     last_sent = time.monotonic()
-                pos = f"{new_e}-{new_t}"
+                pos = position_id(new_e, (), new_t, ())
                 if tail.saturated:
                     continue  # a backlog (resume after a long absence): keep reading
                 if sub is not None and sub.dropped:

@@ -9,13 +9,15 @@ PostgreSQL hands out sequence values at insert time, not commit time, so a slow
 transaction can commit id 100 after id 101 is already visible.  :class:`Tail` keeps the
 ids it skipped over for a short grace period and looks for them again, instead of
 losing them.  (Gaps are also normal without any race: a duplicate ``event_id`` that
-ingest ignores still consumes a sequence value; those gaps simply expire.)
+ingest ignores still consumes a sequence value; those gaps simply expire.)  A stream
+that resumes hands the ids still missing when the client left (carried in its SSE id,
+see ``live.position``) back to a new ``Tail``, which watches them for a new grace period.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -208,11 +210,22 @@ class Tail:
         want_transitions: bool = True,
         grace_seconds: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
+        event_gaps: Iterable[int] = (),
+        transition_gaps: Iterable[int] = (),
     ) -> None:
+        """``event_gaps``/``transition_gaps``: ids below the start not read yet (a resumed
+        stream's), watched like the gaps this tail finds itself."""
         self.scope = scope
         self.filter = flt
-        self.events = _Cursor(e, event_after)
-        self.transitions = _Cursor(agent_status_transitions, transition_after)
+        expires = clock() + grace_seconds
+        self.events = _Cursor(
+            e, event_after, {g: expires for g in event_gaps if 0 < g < event_after}
+        )
+        self.transitions = _Cursor(
+            agent_status_transitions,
+            transition_after,
+            {g: expires for g in transition_gaps if 0 < g < transition_after},
+        )
         self.want_events = want_events
         self.want_transitions = want_transitions
         self.grace = grace_seconds
