@@ -51,6 +51,8 @@ def agent_events(n: int, agent_id: str) -> list[dict[str, Any]]:
         out.append(llm(start + 0.5, tokens_in=100 + k, tokens_out=k % 9, **run))
         if k % 3 == 0:
             out.append(llm(start + 1.5, tokens_in=7, tokens_out=3, cost=0.01 * (k % 5), **run))
+        if k % 4 == n % 4:  # a model no price table knows, and no cost: unknown
+            out.append(llm(start + 2.5, "my-private-model", tokens_in=11, tokens_out=2, **run))
         if k % 5 == 2:
             out.append(ev("custom", start + 2, severity="error", payload={"summary": "boom"}))
         end = start + 3 + (k * 37 + n * 11) % 290
@@ -148,11 +150,13 @@ def expected(
             acc["tokens_in"] += r["tokens_in"]
             acc["tokens_out"] += r["tokens_out"]
             acc["cost_usd"] += r["cost_usd"] or 0.0
+            acc["cost_unknown_calls"] += r["cost_source"] == "unknown"
 
     def finish(acc: dict[str, Any], runs_started: list[int]) -> dict[str, Any]:
         done = acc["tasks_completed"] + acc["tasks_failed"]
         out = {k: acc[k] for k in ("events", "errors", "tasks_started", "tasks_completed")}
         out |= {k: acc[k] for k in ("tasks_failed", "llm_calls", "tokens_in", "tokens_out")}
+        out["cost_unknown_calls"] = acc["cost_unknown_calls"]
         return out | {
             "success_rate": acc["tasks_completed"] / done if done else None,
             "duration_p50_ms": nearest_rank(runs_started, 50),
@@ -215,22 +219,29 @@ def test_metrics_equal_the_raw_rows(
     for interval in (60, 300):
         got = actual(storage, scope, *window, interval)
         assert got == expected(storage, scope, *window, interval), (interval, where)
-    if not where:  # the data is really there
-        assert actual(storage, scope, T0, NOW, 300)["summary"]["events"] > 4 * TASKS * 3
+    if not where:  # the data is really there, every kind of cost among it
+        summary = actual(storage, scope, T0, NOW, 300)["summary"]
+        assert summary["events"] > 4 * TASKS * 3
+        assert summary["llm_calls"] > summary["cost_unknown_calls"] >= 4 * TASKS // 4
 
 
-def rollup_table(storage: SqlStorage) -> tuple[dict[Any, dict[str, Any]], dict[Any, Any]]:
-    """The fleet rows by (tenant, minute), and the sums of the agents' rows by the same."""
+def rollup_table(
+    storage: SqlStorage, counters: tuple[str, ...] = ROLLUP_COUNTERS
+) -> tuple[dict[Any, dict[str, Any]], dict[Any, Any]]:
+    """The fleet rows by (tenant, minute), and the sums of the agents' rows by the same
+    (``counters`` only: an older revision lacks the newer ones)."""
     fleet: dict[Any, dict[str, Any]] = {}
-    summed: dict[Any, dict[str, Any]] = defaultdict(lambda: dict.fromkeys(ROLLUP_COUNTERS, 0))
+    summed: dict[Any, dict[str, Any]] = defaultdict(lambda: dict.fromkeys(counters, 0))
+    r = rollups
+    query = select(r.c.tenant_id, r.c.agent_id, r.c.bucket, *(r.c[c] for c in counters))
     with storage.engine.connect() as conn:
-        for r in conn.execute(select(rollups)).mappings():
+        for r in conn.execute(query).mappings():
             key = (r["tenant_id"], r["bucket"])
             if r["agent_id"] == "":
                 assert key not in fleet
-                fleet[key] = {c: r[c] for c in ROLLUP_COUNTERS}
+                fleet[key] = {c: r[c] for c in counters}
                 continue
-            for c in ROLLUP_COUNTERS:
+            for c in counters:
                 summed[key][c] += r[c]
     for rows in (fleet, summed):
         for counters in rows.values():
@@ -318,10 +329,28 @@ def test_migration_backfills_the_fleet_rows_ingest_keeps(
     seed(storage, tenant.tenant_id)
     kept = rollup_table(storage)
     migrations.downgrade(storage.engine, "0003")
-    fleet, summed = rollup_table(storage)
-    assert fleet == {} and summed == kept[1]
+    older = tuple(c for c in ROLLUP_COUNTERS if c != "cost_unknown_calls")
+    fleet, summed = rollup_table(storage, older)
+    assert fleet == {} and summed == {k: {c: v[c] for c in older} for k, v in kept[1].items()}
     migrations.upgrade(storage.engine)
     assert rollup_table(storage) == kept
+
+
+def test_migration_backfills_the_unknown_cost_calls_ingest_counts(
+    storage: SqlStorage, tenant: TenantKeys
+) -> None:
+    """Revision 0005 counts each minute's unknown-cost calls from ``llm_calls``, in the
+    agents' rows and the fleet rows, exactly as ingest does."""
+    seed(storage, tenant.tenant_id)
+    other = storage.create_tenant("other")
+    ingest(storage, other.id, "a1", agent_events(0, "a1")[:40])
+    with storage.engine.connect() as conn:
+        kept = {tuple(r) for r in conn.execute(select(rollups))}
+    assert sum(r["cost_unknown_calls"] for r in rollup_table(storage)[0].values()) > 0
+    migrations.downgrade(storage.engine, "0004")
+    migrations.upgrade(storage.engine)
+    with storage.engine.connect() as conn:
+        assert {tuple(r) for r in conn.execute(select(rollups))} == kept
 
 
 def test_runs_are_bucketed_by_their_start_to_the_microsecond(

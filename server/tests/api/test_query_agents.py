@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from query_seed import LONG_LIVED, Api, ev, seed_fleet
+from query_seed import LONG_LIVED, Api, ev, llm, seed_fleet
 
 pytest_plugins = ("query_fixtures",)
 
@@ -102,3 +102,25 @@ def test_reads_need_a_key_and_reject_garbled_cursors(api: Api) -> None:
     # An ingest key may read too.
     resp = api.client.get("/v1/agents", headers={"Authorization": f"Bearer {alice.ingest_key}"})
     assert resp.status_code == 200
+
+
+def test_hour_stats_count_the_calls_of_unknown_cost(api: Api) -> None:
+    """stats_1h says how many calls its cost leaves out, on the list and one agent."""
+    alice = api.tenant("alice")
+    api.ingest(
+        alice,
+        "priced",
+        [
+            llm(1, "gpt-4o", tokens_in=100, tokens_out=10, cost=0.5),
+            llm(1.2, "claude-sonnet-4", tokens_in=1000, tokens_out=100),
+            llm(1.4, "my-private-model", tokens_in=50, tokens_out=5),
+        ],
+    )
+    api.ingest(alice, "private", [llm(3, "my-private-model"), llm(3.5, "my-private-model")])
+    stats = {a["agent_id"]: a["stats_1h"] for a in api.get(alice, "/v1/agents")["items"]}
+    assert (stats["priced"]["llm_calls"], stats["priced"]["cost_unknown_calls"]) == (3, 1)
+    assert stats["priced"]["cost_usd"] > 0.5
+    assert (stats["private"]["llm_calls"], stats["private"]["cost_unknown_calls"]) == (2, 2)
+    assert stats["private"]["cost_usd"] == 0
+    one = api.get(alice, "/v1/agents/private")["stats_1h"]
+    assert (one["llm_calls"], one["cost_unknown_calls"]) == (2, 2)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from query_seed import NOW, T0, Api, ev, llm, seed_fleet
+from query_seed import NOW, T0, Api, Tenant, ev, llm, seed_fleet
 
 pytest_plugins = ("query_fixtures",)
 
@@ -174,3 +174,45 @@ def test_metrics_honour_the_project_filter(api: Api) -> None:
     assert 3_200 <= hourly["summary"]["duration_p95_ms"] <= 6_400  # its histogram bucket
     assert hourly["since"].endswith(":00:00Z") or hourly["since"].endswith(":00:00+00:00")
     assert api.get(alice, "/v1/cost", project="p2")["total"]["cost_usd"] == 7.0
+
+
+def mixed_cost_calls(api: Api, tenant: Tenant) -> None:
+    """Two agents' calls of every kind of cost: "priced" has one reported ($0.50), one
+    estimated (a known model with tokens) and one unknown call (a model the price table
+    does not know, no cost); "private" only unknown ones, two in another minute."""
+    api.ingest(
+        tenant,
+        "priced",
+        [
+            llm(1, "gpt-4o", tokens_in=100, tokens_out=10, cost=0.5),
+            llm(1.2, "claude-sonnet-4", tokens_in=1000, tokens_out=100, project_id="p"),
+            llm(1.4, "my-private-model", tokens_in=50, tokens_out=5, project_id="p"),
+        ],
+    )
+    api.ingest(
+        tenant,
+        "private",
+        [llm(3, "my-private-model", tokens_in=9), llm(3.5, "my-private-model", tokens_in=9)],
+    )
+
+
+def test_metrics_count_the_calls_of_unknown_cost(api: Api) -> None:
+    """Calls nobody could price are counted, never a silent $0.00: in the summary and
+    each bucket, whether the fleet rows, the agents' rows, the hourly rollups or the
+    raw calls (project filter) are read."""
+    alice = api.tenant("alice")
+    mixed_cost_calls(api, alice)
+    m = api.get(alice, "/v1/metrics", interval="1m", since="1h")
+    s = m["summary"]
+    assert (s["llm_calls"], s["cost_unknown_calls"]) == (5, 3)
+    assert s["cost_usd"] > 0.5  # reported plus estimated
+    assert sum(p["cost_unknown_calls"] for p in m["series"]) == 3
+    assert all(p["cost_unknown_calls"] <= p["llm_calls"] for p in m["series"])
+    assert sum(p["cost_unknown_calls"] == p["llm_calls"] > 0 for p in m["series"]) >= 1
+    private = api.get(alice, "/v1/metrics", agent="private")["summary"]
+    assert (private["llm_calls"], private["cost_unknown_calls"], private["cost_usd"]) == (2, 2, 0)
+    hourly = api.get(alice, "/v1/metrics", interval="1h", since="2h")
+    assert hourly["summary"]["cost_unknown_calls"] == 3
+    assert sum(p["cost_unknown_calls"] for p in hourly["series"]) == 3
+    raw = api.get(alice, "/v1/metrics", project="p")["summary"]
+    assert (raw["llm_calls"], raw["cost_unknown_calls"]) == (2, 1)

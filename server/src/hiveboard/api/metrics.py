@@ -27,6 +27,7 @@ class MetricValues(ApiModel):
     tokens_in: int
     tokens_out: int
     cost_usd: float
+    cost_unknown_calls: int  # calls with no price, left out of cost_usd: never a silent zero
 
 
 class MetricPoint(MetricValues):

@@ -327,7 +327,10 @@ def _rollups(
             b["llm_calls"] += 1
             b["tokens_in"] += tin
             b["tokens_out"] += tout
-            b["cost_usd"] += cost or 0.0
+            if cost is None:
+                b["cost_unknown_calls"] += 1
+            else:
+                b["cost_usd"] += cost
     return [
         {"tenant_id": tenant_id, "agent_id": agent_id, "bucket": bucket, **counters}
         for bucket, counters in buckets.items()

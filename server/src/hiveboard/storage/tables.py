@@ -432,6 +432,8 @@ rollups = Table(
     Column("tokens_in", BigInteger, nullable=False, server_default="0"),
     Column("tokens_out", BigInteger, nullable=False, server_default="0"),
     Column("cost_usd", Float, nullable=False, server_default="0"),
+    # LLM calls whose cost is unknown (revision 0005): cost_usd is never a silent zero.
+    Column("cost_unknown_calls", Integer, nullable=False, server_default="0"),
     UniqueConstraint("tenant_id", "agent_id", "bucket"),
     Index(None, "tenant_id", "bucket"),
 )
@@ -448,6 +450,7 @@ ROLLUP_COUNTERS = (
     "tokens_in",
     "tokens_out",
     "cost_usd",
+    "cost_unknown_calls",
 )
 
 # -- derived: hourly buckets (revision 0002) ---------------------------------------------

@@ -128,6 +128,7 @@ def hour_stats(
             func.sum(r.c.tokens_in).label("tokens_in"),
             func.sum(r.c.tokens_out).label("tokens_out"),
             func.sum(r.c.cost_usd).label("cost_usd"),
+            func.sum(r.c.cost_unknown_calls).label("cost_unknown_calls"),
         )
         .where(
             r.c.tenant_id == tenant_id,
@@ -182,6 +183,7 @@ def _stats(raw: dict[str, Any] | None) -> dict[str, Any]:
         "tokens_in": int(raw.get("tokens_in") or 0),
         "tokens_out": int(raw.get("tokens_out") or 0),
         "cost_usd": float(raw.get("cost_usd") or 0.0),
+        "cost_unknown_calls": int(raw.get("cost_unknown_calls") or 0),
     }
 
 

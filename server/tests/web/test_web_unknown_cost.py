@@ -1,0 +1,123 @@
+"""Costs of the last hour say when calls had no price, never a silent $0.00.
+
+A tenant of its own (the stories' fleet stays as the other tests expect it) gets LLM
+calls with a reported cost, an estimated one (a priced model with tokens) and unknown
+ones (a model no price table knows, no cost). The ribbon, the agent cards and the agent
+page show the priced total with "+?" beside it when some calls were unpriced, and
+"unknown" when all were; both keep up live as new calls arrive.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hbweb import Server, api, login, shoot
+from hiveboard.web.render import fmt_usd
+from playwright.sync_api import expect
+
+PRIVATE = "my-private-model"
+
+
+def _call(model: str, **data: Any) -> dict[str, Any]:
+    """One LLM call two minutes ago (well inside the last hour)."""
+    ts = datetime.now(UTC) - timedelta(minutes=2)
+    return {
+        "event_id": str(uuid.uuid4()),
+        "timestamp": ts.isoformat().replace("+00:00", "Z"),
+        "event_type": "custom",
+        "payload": {
+            "kind": "llm_call",
+            "summary": model,
+            "data": {"name": "n", "model": model, **data},
+        },
+    }
+
+
+def _send(page: Any, key: str, agent_id: str, *calls: dict[str, Any]) -> None:
+    body = {"envelope": {"agent_id": agent_id}, "events": list(calls)}
+    response = page.request.post(
+        "/v1/ingest", data=body, headers={"Authorization": f"Bearer {key}"}
+    )
+    assert response.status == 200, response.text()
+
+
+def _own_tenant(server: Server, page: Any) -> str:
+    """A fresh tenant with a user signed in on ``page``; returns its ingest key."""
+    name = f"unpriced-{uuid.uuid4().hex[:8]}"
+    tenant = server.storage.create_tenant(name)
+    _, key = server.storage.create_api_key(tenant.id, "live")
+    email, password = f"{name}@example.test", "correct horse battery"
+    server.storage.create_user(tenant.id, email, password, role="admin")
+    login(page, email, password)
+    return key
+
+
+def test_unpriced_calls_show_beside_the_cost_and_keep_up_live(
+    new_page: Any, server: Server
+) -> None:
+    page = new_page()
+    key = _own_tenant(server, page)
+    _send(
+        page,
+        key,
+        "priced-agent",
+        _call("gpt-4o", tokens_in=100, tokens_out=10, cost=0.5),
+        _call("claude-sonnet-4", tokens_in=1000, tokens_out=100),
+        _call(PRIVATE, tokens_in=50, tokens_out=5),
+    )
+    _send(page, key, "private-agent", _call(PRIVATE, tokens_in=9), _call(PRIVATE))
+    summary = api(page, "/v1/metrics")["summary"]
+    assert (summary["llm_calls"], summary["cost_unknown_calls"]) == (5, 3)
+    stats = {a["agent_id"]: a["stats_1h"] for a in api(page, "/v1/agents")["items"]}
+
+    page.goto("/")
+    page.wait_for_selector("#live-state[data-state=on]")
+    ribbon = page.locator("#ribbon")
+    assert ribbon.locator("[data-metric=cost]").inner_text() == fmt_usd(summary["cost_usd"])
+    marker = ribbon.locator("[data-unknown-cost]")
+    assert marker.inner_text() == "+?"
+    assert marker.get_attribute("title").startswith("3 LLM call(s) with unknown cost")
+    priced = page.locator(".agent-card[data-agent='priced-agent']")
+    assert priced.locator("[data-field=cost-1h]").inner_text() == fmt_usd(
+        stats["priced-agent"]["cost_usd"]
+    )
+    assert priced.locator("[data-unknown-cost]").get_attribute("data-unknown-cost") == "1"
+    private = page.locator(".agent-card[data-agent='private-agent']")
+    assert private.locator("[data-field=cost-1h]").inner_text() == "unknown"
+    assert private.locator("[data-unknown-cost]").count() == 0  # not "$0.00", not "+?"
+
+    # Live: a new agent's unpriced call, then a priced one, reach the open page.
+    _send(page, key, "late-agent", _call(PRIVATE))
+    late = page.locator(".agent-card[data-agent='late-agent']")
+    expect(late.locator("[data-field=cost-1h]")).to_have_text("unknown", timeout=5000)
+    expect(ribbon.locator("[data-unknown-cost]")).to_have_attribute(
+        "data-unknown-cost", "4", timeout=5000
+    )
+    _send(page, key, "late-agent", _call("gpt-4o", tokens_in=10, tokens_out=1, cost=0.25))
+    expect(late.locator("[data-field=cost-1h]")).to_have_text(fmt_usd(0.25), timeout=5000)
+    expect(late.locator("[data-unknown-cost]")).to_have_text("+?", timeout=5000)
+    shoot(page, "fleet-unknown-cost")
+
+    page.goto("/agents/private-agent")
+    assert page.locator("[data-field=cost-1h]").inner_text() == "unknown"
+    page.goto("/agents/priced-agent")
+    cost = page.locator("#agent-header [data-field=cost-1h], [data-field=cost-1h]").first
+    assert cost.inner_text() == fmt_usd(stats["priced-agent"]["cost_usd"])
+    assert page.locator("[data-unknown-cost]").first.get_attribute("data-unknown-cost") == "1"
+
+
+def test_a_fleet_whose_calls_all_lack_a_price_shows_unknown_not_zero(
+    new_page: Any, server: Server
+) -> None:
+    page = new_page()
+    key = _own_tenant(server, page)
+    _send(page, key, "private-agent", _call(PRIVATE, tokens_in=9), _call(PRIVATE))
+    html = page.request.get("/").text()
+    assert "$0.00" not in html
+    page.goto("/")
+    ribbon = page.locator("#ribbon")
+    assert ribbon.locator("[data-metric=cost]").inner_text() == "unknown"
+    title = ribbon.locator("[data-metric=cost] .warn").get_attribute("title")
+    assert title.startswith("2 LLM call(s) with unknown cost")
