@@ -61,7 +61,7 @@ def test_processes_starting_together_migrate_once(empty_engine: Engine) -> None:
         start.wait()
         try:
             migrations.upgrade(engine)
-        except BaseException as exc:  # noqa: BLE001 - reported below, with its type
+        except BaseException as exc:  # reported below, with its type
             errors.append(exc)
 
     threads = [threading.Thread(target=migrate, args=(e,)) for e in engines]

@@ -28,6 +28,7 @@ COUNTERS = (
     "tokens_in",
     "tokens_out",
     "cost_usd",
+    "cost_unknown_calls",  # how many calls cost_usd lacks: unpriced is never a silent $0.00
 )
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -28,7 +28,6 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, func, select
 
-from hiveboard.storage.derived_hourly import ALL_AGENTS
 from hiveboard.storage.dialect import epoch_seconds as sql_epoch_seconds
 from hiveboard.storage.dialect import joined_ints
 from hiveboard.storage.read.buckets import (
@@ -36,6 +35,7 @@ from hiveboard.storage.read.buckets import (
     bucket_range,
     epoch_seconds,
     percentile,
+    rollup_rows,
 )
 from hiveboard.storage.read.buckets import bucket_start as bucket_start  # web/data.py uses it
 from hiveboard.storage.read.cost import floor_hour, hour_list, rollup_query
@@ -49,20 +49,15 @@ from hiveboard.storage.tables import (
     events,
     hourly_rollups,
     llm_calls,
-    rollups,
     task_runs,
 )
-
-METRIC_COUNTERS = (*COUNTERS, "cost_unknown_calls")
-"""The summed counters: ``cost_unknown_calls`` says how many calls ``cost_usd`` lacks, so
-a window of unpriced calls never reads as a silent $0.00."""
 
 MAX_DURATION_SAMPLES = 200_000
 """Task durations read for percentiles; beyond this the newest runs are used."""
 
 
 def _empty() -> dict[str, Any]:
-    return {name: 0 for name in METRIC_COUNTERS} | {
+    return {name: 0 for name in COUNTERS} | {
         "cost_usd": 0.0,
         "duration_sum": 0,
         "duration_count": 0,
@@ -71,7 +66,7 @@ def _empty() -> dict[str, Any]:
 
 
 def _add(into: dict[str, Any], row: Any) -> None:
-    for name in (*METRIC_COUNTERS, "duration_sum", "duration_count"):
+    for name in (*COUNTERS, "duration_sum", "duration_count"):
         into[name] += row[name] or 0
 
 
@@ -135,7 +130,7 @@ def metrics(
     elif scope.project_id is not None:
         rows = _raw_rows(conn, scope, since, until)
     else:
-        rows = _minute_rows(conn, scope, since, until)
+        rows = rollup_rows(conn, scope, since, until, by_agent=False)
     for m in rows:
         key = bucket_start(m["bucket"], interval_s)
         for acc in (buckets.get(key), total):
@@ -186,25 +181,6 @@ def _hourly_rows(
         yield out
 
 
-def _minute_rows(conn: Connection, scope: Scope, since: datetime, until: datetime) -> Iterable[Any]:
-    """Minute-rollup sums per minute: ``buckets.rollup_rows``' statement (the fleet rows
-    without an agent, environment or group filter, else the agents' rows) plus the count
-    of unknown-cost calls, which that shared reader (also the cost series') lacks.
-    """
-    r = rollups
-    query: Select[Any] = select(
-        r.c.bucket,
-        *(func.sum(r.c[name]).label(name) for name in METRIC_COUNTERS),
-        func.sum(r.c.task_duration_ms_sum).label("duration_sum"),
-        func.sum(r.c.task_duration_count).label("duration_count"),
-    )
-    bounded = replace(scope, since=since, until=until, project_id=None)
-    query = where_scope(query, r, bounded, time_column=r.c.bucket, project=False)
-    fleet = fleet_wide(scope)
-    query = query.where(r.c.agent_id == ALL_AGENTS if fleet else r.c.agent_id != ALL_AGENTS)
-    return (row._mapping for row in conn.execute(query.group_by(r.c.bucket)))
-
-
 def _raw_rows(
     conn: Connection, scope: Scope, since: datetime, until: datetime
 ) -> Iterator[dict[str, Any]]:
@@ -212,7 +188,7 @@ def _raw_rows(
     bounded = replace(scope, since=since, until=until)
     e = events
     query: Select[Any] = select(e.c.ts, e.c.severity, e.c.event_type)
-    zero = {name: 0 for name in METRIC_COUNTERS} | {"duration_sum": 0, "duration_count": 0}
+    zero = {name: 0 for name in COUNTERS} | {"duration_sum": 0, "duration_count": 0}
     for ts, severity, event_type in conn.execute(
         where_scope(query, e, bounded, time_column=e.c.ts)
     ):
