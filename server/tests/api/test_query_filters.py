@@ -34,6 +34,7 @@ BAD = [
     ("/v1/cost/timeseries", "interval", "2h"),
     ("/v1/metrics", "interval", "2h"),
     ("/v1/agents", "sort", "status"),
+    ("/v1/agents", "status", "stuck,waiting"),
 ]
 
 

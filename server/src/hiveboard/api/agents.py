@@ -14,9 +14,10 @@ from hiveboard.api.read_common import (
     ReadConn,
     bad_cursor,
     check_choice,
+    choice_list,
     not_found,
-    split_list,
 )
+from hiveboard.derive.status import AGENT_STATUSES
 from hiveboard.storage.read import agents as read
 from hiveboard.storage.read.pagination import InvalidCursor
 
@@ -98,7 +99,9 @@ def _summary(row: dict[str, Any]) -> dict[str, Any]:
 def list_agents(
     ctx: Ctx,
     conn: ReadConn,
-    status: Annotated[str | None, Query(description="Comma-separated statuses")] = None,
+    status: Annotated[
+        str | None, Query(description=f"Comma-separated: {', '.join(AGENT_STATUSES)}")
+    ] = None,
     sort: Annotated[
         str, Query(description="agent_id, or attention (stuck, error, waiting first)")
     ] = "agent_id",
@@ -109,7 +112,7 @@ def list_agents(
         rows, next_cursor = read.list_agents(
             conn,
             ctx.scope,
-            statuses=split_list(status),
+            statuses=choice_list(status, "status", AGENT_STATUSES),
             sort=sort,
             cursor=ctx.cursor,
             limit=ctx.limit,

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from hiveboard.api.errors import ApiError
+from hiveboard.storage.read.tasks import RUN_STATUSES
 from hiveboard.web import data
 from hiveboard.web.render import is_htmx, render
 from hiveboard.web.sessions import SessionUser, require_user
@@ -20,7 +21,6 @@ router = APIRouter(include_in_schema=False)
 User = Annotated[SessionUser, Depends(require_user)]
 Text = Annotated[str | None, Query(max_length=256)]
 
-TASK_STATUSES = ("running", "completed", "failed", "escalated", "waiting_approval", "stuck")
 SORTS = {"started": "Newest first", "duration": "Longest first", "cost": "Dearest first"}
 RANGES = {"": "Any time", "1h": "Last hour", "24h": "Last 24 h", "7d": "Last 7 days"}
 RANGES["30d"] = "Last 30 days"
@@ -75,7 +75,7 @@ def tasks_page(
             "next_cursor": next_cursor,
             "paged": cursor is not None,
             "filters": filters,
-            "statuses": TASK_STATUSES,
+            "statuses": RUN_STATUSES,
             "sorts": SORTS,
             "ranges": RANGES,
             "error": error,
