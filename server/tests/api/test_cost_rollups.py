@@ -1,4 +1,4 @@
-"""The cost summary read from fleet and per-agent rollups equals a sum of the raw calls.
+"""The cost summary and time series read from rollups equal sums of the raw calls.
 
 Windows start and end at many offsets into their hours (so both edge strategies, adding
 the calls inside or subtracting those outside from the hour's rollups, are exercised),
@@ -16,7 +16,14 @@ from typing import Any
 import pytest
 from hbtest import T0, TenantKeys, body, ev, llm
 from hiveboard.ingest.validate import validate_batch
-from hiveboard.storage.read.cost import COST_DIMENSIONS, cost_summary, plan_edges, split_window
+from hiveboard.storage.read.buckets import bucket_start
+from hiveboard.storage.read.cost import (
+    COST_DIMENSIONS,
+    cost_summary,
+    cost_timeseries,
+    plan_edges,
+    split_window,
+)
 from hiveboard.storage.read.filters import Scope
 from hiveboard.storage.sql import SqlStorage
 from hiveboard.storage.tables import agents, llm_calls
@@ -183,3 +190,53 @@ def test_summary_runs_three_statements_however_many_edges(
         finally:
             event.remove(storage.engine, "before_cursor_execute", capture)
         assert len(executed) == statements, executed
+
+
+SERIES_WINDOWS = [WINDOWS[0], WINDOWS[1], WINDOWS[2], WINDOWS[5], WINDOWS[6]]
+
+
+def _raw_calls(storage: SqlStorage, scope: Scope) -> list[Any]:
+    """The calls in ``scope``'s window, of its project if it has one."""
+    assert scope.since is not None and scope.until is not None
+    c = llm_calls
+    query = select(c).where(
+        c.c.tenant_id == scope.tenant_id, c.c.ts >= scope.since, c.c.ts < scope.until
+    )
+    if scope.project_id is not None:
+        query = query.where(c.c.project_id == scope.project_id)
+    with storage.engine.connect() as conn:
+        return [r._mapping for r in conn.execute(query)]
+
+
+@pytest.mark.parametrize("interval_s", [60, 300, 3600])
+@pytest.mark.parametrize("where", [{}, {"project_id": "p2"}])
+def test_series_counts_the_unpriced_calls_of_each_bucket(
+    storage: SqlStorage, tenant: TenantKeys, interval_s: int, where: dict
+) -> None:
+    """Per bucket (and agent or model), ``unknown_cost_calls`` is the number of calls
+    without a cost, whichever source read them (minute or hourly rollups, the calls)."""
+    seed(storage, tenant.tenant_id)
+    now = T0 + timedelta(hours=6)
+    unpriced = [llm(i * 401.0, MODELS[2], tokens_in=7) | {"project_id": "p2"} for i in range(33)]
+    b = body(*unpriced, agent_id="a2", **AGENTS["a2"])  # the seed's p2 calls are all priced
+    storage.ingest(tenant.tenant_id, validate_batch(b, now=now), now=now)
+    unknown = only_unpriced = 0
+    for (since, until), group_by in itertools.product(SERIES_WINDOWS, (None, "agent", "model")):
+        scope = replace(Scope(tenant.tenant_id, since=since, until=until), **where)
+        column = {"agent": "agent_id", "model": "model"}.get(group_by or "")
+        want: dict[Any, list[int]] = defaultdict(lambda: [0, 0])
+        for r in _raw_calls(storage, scope):
+            cell = want[(bucket_start(r["ts"], interval_s), r[column] if column else None)]
+            cell[0] += 1
+            cell[1] += r["cost_usd"] is None
+        with storage.engine.connect() as conn:
+            points = cost_timeseries(conn, scope, since, until, interval_s, group_by)
+        got = {
+            (p["bucket"], p["key"]): [p["llm_calls"], p["unknown_cost_calls"]]
+            for p in points
+            if p["llm_calls"] or p["unknown_cost_calls"]
+        }
+        assert got == dict(want), (since, until, group_by)
+        unknown += sum(p["unknown_cost_calls"] for p in points)
+        only_unpriced += sum(1 for p in points if p["llm_calls"] == p["unknown_cost_calls"] > 0)
+    assert unknown and (only_unpriced or interval_s == 3600)  # such buckets read $0 before

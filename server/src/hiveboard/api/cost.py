@@ -53,12 +53,16 @@ class CostSummary(ApiModel):
 
 
 class CostPoint(ApiModel):
+    """Spend of one bucket (and key). ``unknown_cost_calls`` of its calls had no price and
+    are not in ``cost_usd``: a bucket of only those reads 0 with a count beside it."""
+
     bucket: datetime
     key: str | None
     cost_usd: float
     llm_calls: int
     tokens_in: int
     tokens_out: int
+    unknown_cost_calls: int
 
 
 class CostSeries(ApiModel):

@@ -490,6 +490,22 @@ def _add(acc: dict[str, Any], m: Any, sign: int = 1) -> None:
 
 
 SPLIT_COLUMNS = {"agent": "agent_id", "model": "model"}
+EMPTY_POINT: dict[str, float] = {
+    "cost_usd": 0.0,
+    "llm_calls": 0,
+    "tokens_in": 0,
+    "tokens_out": 0,
+    "unknown_cost_calls": 0,
+}
+
+
+def _unknown_calls(m: Any) -> int:
+    """Calls of a source row that had no price: counted by the minute rollups, else its
+    calls less its priced ones (``count(cost_usd)``: ingest stores no cost exactly when
+    its source is unknown). A bucket of unpriced calls must not read as a silent $0."""
+    if "cost_unknown_calls" in m:
+        return int(m["cost_unknown_calls"] or 0)
+    return int(m["llm_calls"] or 0) - int(m["priced_calls"] or 0)
 
 
 def cost_timeseries(
@@ -511,11 +527,9 @@ def cost_timeseries(
     split = SPLIT_COLUMNS.get(group_by or "")
 
     def add(ts: datetime, key: str | None, m: Any) -> None:
-        acc = cells.setdefault(
-            (bucket_start(ts, interval_s), key),
-            {"cost_usd": 0.0, "llm_calls": 0, "tokens_in": 0, "tokens_out": 0},
-        )
+        acc = cells.setdefault((bucket_start(ts, interval_s), key), dict(EMPTY_POINT))
         _add(acc, m)
+        acc["unknown_cost_calls"] += _unknown_calls(m)
 
     if interval_s >= 3600 and interval_s % 3600 == 0:
         hours, edges = split_window(since, until)
@@ -537,9 +551,7 @@ def cost_timeseries(
     out = []
     for start in starts:
         for key in keys:
-            values = cells.get(
-                (start, key), {"cost_usd": 0.0, "llm_calls": 0, "tokens_in": 0, "tokens_out": 0}
-            )
+            values = cells.get((start, key), EMPTY_POINT)
             out.append(
                 {
                     "bucket": start,
@@ -548,6 +560,7 @@ def cost_timeseries(
                     "llm_calls": int(values["llm_calls"]),
                     "tokens_in": int(values["tokens_in"]),
                     "tokens_out": int(values["tokens_out"]),
+                    "unknown_cost_calls": int(values["unknown_cost_calls"]),
                 }
             )
     return out
