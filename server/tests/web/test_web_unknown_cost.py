@@ -4,7 +4,9 @@ A tenant of its own (the stories' fleet stays as the other tests expect it) gets
 calls with a reported cost, an estimated one (a priced model with tokens) and unknown
 ones (a model no price table knows, no cost). The ribbon, the agent cards and the agent
 page show the priced total with "+?" beside it when some calls were unpriced, and
-"unknown" when all were; both keep up live as new calls arrive.
+"unknown" when all were; both keep up live as new calls arrive. The cost charts (Costs
+page, agent page, Fleet) mark each bucket with unpriced calls with a "?" and count them
+in their caption.
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ from playwright.sync_api import expect
 PRIVATE = "my-private-model"
 
 
-def _call(model: str, **data: Any) -> dict[str, Any]:
-    """One LLM call two minutes ago (well inside the last hour)."""
-    ts = datetime.now(UTC) - timedelta(minutes=2)
+def _call(model: str, ago: timedelta = timedelta(minutes=2), **data: Any) -> dict[str, Any]:
+    """One LLM call ``ago`` (by default two minutes ago: well inside the last hour)."""
+    ts = datetime.now(UTC) - ago
     return {
         "event_id": str(uuid.uuid4()),
         "timestamp": ts.isoformat().replace("+00:00", "Z"),
@@ -121,3 +123,59 @@ def test_a_fleet_whose_calls_all_lack_a_price_shows_unknown_not_zero(
     assert ribbon.locator("[data-metric=cost]").inner_text() == "unknown"
     title = ribbon.locator("[data-metric=cost] .warn").get_attribute("title")
     assert title.startswith("2 LLM call(s) with unknown cost")
+
+
+def _marks(page: Any, chart: str) -> dict[int, int]:
+    """The chart's markers of unpriced calls: bucket (unix seconds) -> calls."""
+    marks = page.locator(f"figure[data-chart={chart}] .chart-unknown")
+    return {
+        int(m.get_attribute("data-bucket")): int(m.get_attribute("data-unknown-calls"))
+        for m in marks.all()
+    }
+
+
+def test_cost_charts_mark_the_buckets_with_unpriced_calls(new_page: Any, server: Server) -> None:
+    """An hour whose only call had no price plots $0: its bucket carries a "?" marker
+    (tooltip: how many calls) and the caption counts the unpriced calls."""
+    page = new_page()
+    key = _own_tenant(server, page)
+    _send(page, key, "priced-agent", _call("gpt-4o", cost=0.5), _call(PRIVATE, tokens_in=5))
+    _send(page, key, "private-agent", _call(PRIVATE, ago=timedelta(hours=3)))
+    points = api(page, "/v1/cost/timeseries?interval=1h")["points"]
+    unpriced = {
+        int(datetime.fromisoformat(p["bucket"].replace("Z", "+00:00")).timestamp()): p
+        for p in points
+        if p["unknown_cost_calls"]
+    }
+    assert sorted((p["llm_calls"], p["unknown_cost_calls"]) for p in unpriced.values()) == [
+        (1, 1),
+        (2, 1),
+    ]
+    assert min(unpriced.values(), key=lambda p: p["bucket"])["cost_usd"] == 0
+
+    page.goto("/costs")
+    expect(page.locator("figure[data-chart=cost] .chart-unknown")).to_have_count(2)
+    assert _marks(page, "cost") == {t: p["unknown_cost_calls"] for t, p in unpriced.items()}
+    mark = page.locator("figure[data-chart=cost] .chart-unknown").first
+    assert mark.inner_text() == "?" and "1 LLM call(s) with unknown cost" in mark.get_attribute(
+        "title"
+    )
+    mark.hover()  # on top of the plot, where the pointer reaches it
+    caption = page.locator("figure[data-chart=cost] figcaption [data-unknown-cost]")
+    assert caption.get_attribute("data-unknown-cost") == "2"
+    assert caption.inner_text() == "+? 2 unpriced"
+    shoot(page, "costs-unknown-cost")
+
+    page.goto("/agents/private-agent")
+    expect(page.locator("figure[data-chart=agent-cost] .chart-unknown")).to_have_count(1)
+    assert page.locator("[data-field=cost-24h]").inner_text() == "unknown"  # not "$0.00"
+    assert page.locator("figure[data-chart=tokens] .chart-unknown").count() == 0
+    page.goto("/agents/priced-agent")
+    expect(page.locator("figure[data-chart=agent-cost] .chart-unknown")).to_have_count(1)
+    assert page.locator("[data-field=cost-24h]").inner_text() == fmt_usd(0.5)
+
+    page.goto("/")
+    expect(page.locator("figure[data-chart=cost] .chart-unknown")).to_have_count(1)
+    assert set(_marks(page, "cost").values()) == {1}
+    fleet_caption = page.locator("figure[data-chart=cost] figcaption [data-unknown-cost]")
+    assert fleet_caption.get_attribute("data-unknown-cost") == "1"

@@ -45,7 +45,9 @@ def costs_page(
         "costs.html",
         {
             "s": summary,
-            "series": data.series_json(series.points, "cost_usd", "llm_calls"),
+            "series": data.series_json(
+                series.points, "cost_usd", "llm_calls", "unknown_cost_calls"
+            ),
             "calls": calls,
             "tasks": tasks,
             "window": window,

@@ -30,9 +30,16 @@ def endpoint_of(request: Request) -> str:
 
 
 def fleet_series(metrics: Any) -> dict[str, list[Any]]:
-    """The fleet charts' columns: throughput, errors and cost per bucket."""
+    """The fleet charts' columns: throughput, errors and cost per bucket (and its calls of
+    unknown cost, marked on the cost chart)."""
     return data.series_json(
-        metrics.series, "tasks_completed", "tasks_failed", "errors", "cost_usd", "llm_calls"
+        metrics.series,
+        "tasks_completed",
+        "tasks_failed",
+        "errors",
+        "cost_usd",
+        "llm_calls",
+        "cost_unknown_calls",
     )
 
 
@@ -152,7 +159,14 @@ def agent_page(request: Request, user: User, agent_id: str) -> Response:
             "tasks": tasks.items,
             "more_tasks": tasks.next_cursor is not None,
             "activity": data.series_json(activity.series, "events", "errors", "llm_calls"),
-            "cost": data.series_json(cost.points, "cost_usd", "tokens_in", "tokens_out"),
+            "cost": data.series_json(
+                cost.points,
+                "cost_usd",
+                "tokens_in",
+                "tokens_out",
+                "llm_calls",
+                "unknown_cost_calls",
+            ),
             "cost_total": sum(p.cost_usd for p in cost.points),
         },
         active="fleet",

@@ -12,6 +12,10 @@
     "agent-cost": [["cost_usd", "Cost (USD)", "--accent", false]],
     tokens: [["tokens_in", "Tokens in", "--accent", true], ["tokens_out", "Tokens out", "--warn", true]]
   };
+  /* A cost chart's column of LLM calls with unknown cost per bucket (the cost series
+     calls it unknown_cost_calls, the metrics series cost_unknown_calls): such buckets get
+     a "?" marker with a tooltip, since their plotted cost leaves those calls out. */
+  var UNKNOWN = ["unknown_cost_calls", "cost_unknown_calls"];
   var charts = [];
 
   function cssVar(name) {
@@ -30,6 +34,31 @@
     return span > 2 * 86400 ? iso.slice(5, 10) : iso.slice(11, 16);
   }
 
+  function unknownCounts(spec, cols) {
+    if (spec[0][0] !== "cost_usd") { return null; }
+    for (var i = 0; i < UNKNOWN.length; i++) {
+      if (cols[UNKNOWN[i]]) { return cols[UNKNOWN[i]]; }
+    }
+    return null;
+  }
+
+  /* Redrawn with the chart (resize, theme): one marker per bucket with unpriced calls. */
+  function markUnknown(u, ts, counts) {
+    u.over.querySelectorAll(".chart-unknown").forEach(function (n) { n.remove(); });
+    counts.forEach(function (n, i) {
+      if (!n) { return; }
+      var mark = document.createElement("span");
+      mark.className = "chart-unknown warn";
+      mark.textContent = "?";
+      mark.dataset.unknownCalls = String(n);
+      mark.dataset.bucket = String(ts[i]);
+      mark.title = new Date(ts[i] * 1000).toISOString().slice(0, 16).replace("T", " ") +
+        " UTC: " + n + " LLM call(s) with unknown cost, not in this bucket's cost";
+      mark.style.left = u.valToPos(ts[i], "x") + "px";
+      u.over.appendChild(mark);
+    });
+  }
+
   function build(figure) {
     var spec = SPECS[figure.dataset.chart];
     var cols = load(figure.dataset.source);
@@ -38,6 +67,7 @@
     var fg = cssVar("--muted"), grid = cssVar("--grid");
     var bars = window.uPlot.paths && window.uPlot.paths.bars ? window.uPlot.paths.bars({ size: [0.7, 40] }) : null;
     var series = [{}];
+    var unknown = unknownCounts(spec, cols);
     var data = [cols.t];
     spec.forEach(function (s) {
       var color = cssVar(s[2]);
@@ -57,7 +87,8 @@
       width: Math.max(200, box.clientWidth), height: 150, series: series,
       legend: { show: false }, cursor: { drag: { x: false, y: false } },
       axes: [xAxis, Object.assign({ size: 50 }, axis)],
-      scales: { x: { time: true } }
+      scales: { x: { time: true } },
+      hooks: unknown ? { draw: [function (u) { markUnknown(u, cols.t, unknown); }] } : {}
     }, data, box);
     charts.push({ chart: chart, box: box, figure: figure });
   }
