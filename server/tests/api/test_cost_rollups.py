@@ -20,10 +20,10 @@ from hiveboard.storage.read.buckets import bucket_start
 from hiveboard.storage.read.cost import (
     COST_DIMENSIONS,
     cost_summary,
-    cost_timeseries,
     plan_edges,
     split_window,
 )
+from hiveboard.storage.read.cost_series import cost_timeseries
 from hiveboard.storage.read.filters import Scope
 from hiveboard.storage.sql import SqlStorage
 from hiveboard.storage.tables import agents, llm_calls

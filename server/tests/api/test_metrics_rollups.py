@@ -24,7 +24,7 @@ from hbtest import T0, TenantKeys, body, ev, llm
 from hiveboard.ingest.validate import validate_batch
 from hiveboard.storage import migrations, write
 from hiveboard.storage.read.buckets import bucket_range, bucket_start, rollup_rows
-from hiveboard.storage.read.cost import cost_timeseries
+from hiveboard.storage.read.cost_series import cost_timeseries
 from hiveboard.storage.read.filters import Scope
 from hiveboard.storage.read.metrics import metrics
 from hiveboard.storage.sql import SqlStorage

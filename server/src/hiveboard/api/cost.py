@@ -22,6 +22,7 @@ from hiveboard.api.read_common import (
 )
 from hiveboard.storage.read import calls as read_calls
 from hiveboard.storage.read import cost as read
+from hiveboard.storage.read import cost_series
 from hiveboard.storage.read.pagination import InvalidCursor
 
 router = APIRouter(prefix="/v1", tags=["cost"])
@@ -125,7 +126,7 @@ def cost_timeseries(
     if group_by is not None:
         check_choice(group_by, "group_by", ("agent", "model"))
     since, until, seconds = window(ctx, interval, DEFAULT_COST_WINDOW)
-    points = read.cost_timeseries(conn, ctx.scope, since, until, seconds, group_by)
+    points = cost_series.cost_timeseries(conn, ctx.scope, since, until, seconds, group_by)
     return CostSeries.model_validate(
         {
             "since": since,

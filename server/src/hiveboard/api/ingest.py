@@ -19,9 +19,10 @@ from starlette.concurrency import run_in_threadpool
 
 from hiveboard.api.auth import Principal, require_ingest_key
 from hiveboard.api.errors import ApiError, json_response
+from hiveboard.ingest.body import BatchError, parse_body
 from hiveboard.ingest.model import Event
 from hiveboard.ingest.ratelimit import RateLimiter
-from hiveboard.ingest.validate import BatchError, parse_body, validate_batch
+from hiveboard.ingest.validate import validate_batch
 from hiveboard.storage.base import IngestResult, Storage
 
 logger = logging.getLogger(__name__)
