@@ -1,4 +1,5 @@
-"""Helpers shared by the write-side tests: tenants with keys, and wire-event builders."""
+"""Helpers shared by the write-side tests: tenants with keys, wire-event builders, and
+ingest/read-back through a storage."""
 
 from __future__ import annotations
 
@@ -6,6 +7,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from hiveboard.ingest.validate import validate_batch
+from hiveboard.storage.base import IngestResult
+from hiveboard.storage.sql import SqlStorage
+from hiveboard.storage.tables import agents
+from sqlalchemy import select
 
 
 @dataclass
@@ -47,3 +54,26 @@ def llm(at: float, model: str = "claude-sonnet-4", **data: Any) -> dict[str, Any
         "data": {"name": "n", "model": model, **data},
     }
     return ev("custom", at, payload=payload, **fields)
+
+
+# -- through a storage ----------------------------------------------------------------
+
+
+def ingest(storage: SqlStorage, tenant_id: str, b: dict[str, Any], at: float = 0) -> IngestResult:
+    """Validate and store ``b`` as if received ``at`` seconds after ``T0``."""
+    now = T0 + timedelta(seconds=at)
+    return storage.ingest(tenant_id, validate_batch(b, now=now), now=now)
+
+
+def rows(storage: SqlStorage, table: Any, **where: Any) -> list[dict[str, Any]]:
+    """The rows of ``table`` whose columns equal ``where``, as dicts."""
+    stmt = select(table)
+    for k, v in where.items():
+        stmt = stmt.where(table.c[k] == v)
+    with storage.engine.connect() as conn:
+        return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+def agent(storage: SqlStorage, tenant_id: str, agent_id: str = "agent-1") -> dict[str, Any]:
+    """One agent's derived row."""
+    return rows(storage, agents, tenant_id=tenant_id, agent_id=agent_id)[0]

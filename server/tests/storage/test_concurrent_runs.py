@@ -3,25 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
-from hbtest import T0, TenantKeys, body, ev
+from hbtest import T0, TenantKeys, body, ev, ingest, rows
 from hiveboard.derive.status import agent_status
 from hiveboard.detector import Detector
-from hiveboard.ingest.validate import validate_batch
 from hiveboard.storage.sql import SqlStorage
 from hiveboard.storage.tables import agent_status_transitions, agents, approvals, task_runs
-from sqlalchemy import select
-
-
-def ingest(storage: SqlStorage, tenant_id: str, b: dict[str, Any], at: float) -> None:
-    now = T0 + timedelta(seconds=at)
-    storage.ingest(tenant_id, validate_batch(b, now=now), now=now)
-
-
-def rows(storage: SqlStorage, table: Any) -> list[dict[str, Any]]:
-    with storage.engine.connect() as conn:
-        return [dict(r) for r in conn.execute(select(table)).mappings()]
 
 
 def test_an_older_run_waiting_for_approval_makes_the_agent_wait(

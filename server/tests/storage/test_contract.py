@@ -5,16 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from hbtest import T0, TenantKeys, body, ev, llm
+from hbtest import T0, TenantKeys, agent, body, ev, ingest, llm, rows
 from hiveboard.derive.status import agent_status
 from hiveboard.detector import Detector
-from hiveboard.ingest.validate import validate_batch
-from hiveboard.storage.base import IngestResult
 from hiveboard.storage.sql import SqlStorage
 from hiveboard.storage.tables import (
     actions,
     agent_status_transitions,
-    agents,
     approvals,
     events,
     issues,
@@ -25,25 +22,6 @@ from hiveboard.storage.tables import (
     task_runs,
     todos,
 )
-from sqlalchemy import select
-
-
-def ingest(storage: SqlStorage, tenant_id: str, b: dict[str, Any], at: float = 0) -> IngestResult:
-    now = T0 + timedelta(seconds=at)
-    return storage.ingest(tenant_id, validate_batch(b, now=now), now=now)
-
-
-def rows(storage: SqlStorage, table: Any, **where: Any) -> list[dict[str, Any]]:
-    stmt = select(table)
-    for k, v in where.items():
-        stmt = stmt.where(table.c[k] == v)
-    with storage.engine.connect() as conn:
-        return [dict(r) for r in conn.execute(stmt).mappings()]
-
-
-def agent(storage: SqlStorage, tenant_id: str, agent_id: str = "agent-1") -> dict[str, Any]:
-    return rows(storage, agents, tenant_id=tenant_id, agent_id=agent_id)[0]
-
 
 # -- keys and users ------------------------------------------------------------------
 

@@ -9,31 +9,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from hbtest import T0, TenantKeys, body, ev, llm
+from hbtest import T0, TenantKeys, agent, body, ev, ingest, llm, rows
 from hiveboard.detector import Detector
-from hiveboard.ingest.validate import validate_batch
-from hiveboard.storage.base import IngestResult
 from hiveboard.storage.sql import SqlStorage
-from hiveboard.storage.tables import agents, approvals, issues, llm_calls, task_runs, todos
-from sqlalchemy import select
-
-
-def ingest(storage: SqlStorage, tenant_id: str, b: dict[str, Any], at: float = 0) -> IngestResult:
-    now = T0 + timedelta(seconds=at)
-    return storage.ingest(tenant_id, validate_batch(b, now=now), now=now)
-
-
-def rows(storage: SqlStorage, table: Any, **where: Any) -> list[dict[str, Any]]:
-    stmt = select(table)
-    for k, v in where.items():
-        stmt = stmt.where(table.c[k] == v)
-    with storage.engine.connect() as conn:
-        return [dict(r) for r in conn.execute(stmt).mappings()]
-
-
-def agent(storage: SqlStorage, tenant_id: str) -> dict[str, Any]:
-    return rows(storage, agents, tenant_id=tenant_id, agent_id="agent-1")[0]
-
+from hiveboard.storage.tables import approvals, issues, llm_calls, task_runs, todos
 
 # -- agent status ------------------------------------------------------------------------
 
