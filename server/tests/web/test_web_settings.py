@@ -70,6 +70,15 @@ def test_key_shown_once_then_revoked(admin_page: Any, server: Server) -> None:
     assert row.locator(".badge").inner_text() == "revoked"
     revoked = page.request.get("/v1/agents", headers={"Authorization": f"Bearer {secret}"})
     assert revoked.status == 401
+    # Revoking it again (or another tenant's key, or no key) changes nothing and says so.
+    token = page.locator("input[name=csrf_token]").first.get_attribute("value")
+    keys = server.storage.list_api_keys("default")
+    key_id = next(k.id for k in keys if k.name == "browser test key")
+    page.request.post(
+        f"/settings/keys/{key_id}/revoke", form={"csrf_token": token}, max_redirects=0
+    )
+    page.goto("/settings")
+    expect(page.locator("#flash-error")).to_have_text("No such active key: nothing was revoked.")
 
 
 def test_users_and_prices(admin_page: Any, new_page: Any, server: Server) -> None:

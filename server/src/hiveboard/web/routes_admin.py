@@ -146,7 +146,8 @@ async def create_key(request: Request, user: User) -> Response:
 async def revoke_key(request: Request, user: User, key_id: str) -> Response:
     await check_csrf(request, user)
     require_admin(user)
-    request.app.state.storage.revoke_api_key(user.tenant_id, key_id)
+    if not request.app.state.storage.revoke_api_key(user.tenant_id, key_id):
+        return _back(request, user, "keys", error="No such active key: nothing was revoked.")
     return _back(request, user, "keys", message="Key revoked.")
 
 
