@@ -8,7 +8,7 @@ import asyncio
 import hiveloop
 
 hb = hiveloop.init()
-agent = hb.agent("support-triage", type="support", framework="asyncio")
+agent = hb.agent("example-support-triage", type="support", framework="asyncio")
 
 
 @agent.track("classify")

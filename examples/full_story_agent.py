@@ -8,7 +8,7 @@ import random
 import hiveloop
 
 hb = hiveloop.init()
-agent = hb.agent("lead-qualifier", type="sales", version="2.3.0", framework="custom")
+agent = hb.agent("example-lead-qualifier", type="sales", version="2.3.0", framework="custom")
 
 
 @agent.track("fetch_crm_data")

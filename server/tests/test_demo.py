@@ -205,3 +205,22 @@ def test_make_demo_prints_url_login_and_key_and_reuses_data(tmp_path: Path) -> N
     assert second.returncode == 0, second.stdout + second.stderr
     assert key in second.stdout and "login:      admin@localhost / " in second.stdout
     assert "first start" not in second.stdout
+
+
+def test_examples_run_against_the_demo_as_agents_of_their_own(server: tuple[str, str]) -> None:
+    """Run next to ``make demo``, an example must not report as (and take over) a fleet agent.
+
+    An example named like a simulated agent merges into it: its shutdown marks the fleet's
+    live agent offline, its version replaces the fleet's, and the user never sees their own
+    agent appear.
+    """
+    base, key = server
+    for script in sorted((ROOT / "examples").glob("*.py")):
+        env = _env(HIVELOOP_API_KEY=key, HIVELOOP_ENDPOINT=base, EXAMPLE_RUN_SECONDS="0")
+        done = subprocess.run(
+            [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, f"{script.name}: {done.stderr}"
+    agents = {a["agent_id"] for a in Api(base, key).get("/v1/agents", limit=50)["items"]}
+    assert len(agents) >= 4, sorted(agents)
+    assert not agents & FLEET_AGENTS, sorted(agents & FLEET_AGENTS)
