@@ -33,6 +33,10 @@ class DemoError(Exception):
     """Something the user can fix (a busy port, a server that will not start)."""
 
 
+class Interrupted(Exception):
+    """Ctrl-C before the demo was up: stop without starting the fleet or printing a banner."""
+
+
 def _config() -> dict[str, str]:
     return {
         "port": os.environ.get("DEMO_PORT", "8080"),
@@ -179,10 +183,12 @@ class Server:
                         self.ready_line.set()
         self.ready_line.set()
 
-    def wait_ready(self, timeout: float = 60.0) -> str:
-        """Block until /healthz answers; returns the start-up output."""
+    def wait_ready(self, stopping: threading.Event, timeout: float = 60.0) -> str:
+        """Block until /healthz answers (or Ctrl-C); returns the start-up output."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if stopping.is_set():
+                raise Interrupted
             if self.proc.poll() is not None:
                 self.ready_line.wait(2)
                 raise DemoError("hiveboard serve exited:\n" + "".join(self.lines[-20:]))
@@ -245,8 +251,10 @@ def main() -> int:
     try:
         print(f"starting HiveBoard on {HOST}:{port} (data in {config['data_dir']})", flush=True)
         server = Server(port, config["data_dir"])
-        printed = server.wait_ready()
+        printed = server.wait_ready(stopping)
         creds = obtain_credentials(printed, config["data_dir"], server.base)
+        if stopping.is_set():
+            raise Interrupted
         env = _child_env()
         env["HIVELOOP_API_KEY"] = creds["api_key"]
         command = [sys.executable, "-m", "demo.fleet", "--endpoint", server.base]
@@ -262,6 +270,8 @@ def main() -> int:
     except DemoError as exc:
         print(f"make demo: {exc}", file=sys.stderr)
         return 1
+    except Interrupted:
+        return 0
     finally:
         print("stopping the fleet and HiveBoard…", flush=True)
         stop(fleet, 20)

@@ -8,6 +8,7 @@ offline mid-run) are caught while they are true, not inferred afterwards.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import stat
 import subprocess
@@ -224,3 +225,25 @@ def test_examples_run_against_the_demo_as_agents_of_their_own(server: tuple[str,
     agents = {a["agent_id"] for a in Api(base, key).get("/v1/agents", limit=50)["items"]}
     assert len(agents) >= 4, sorted(agents)
     assert not agents & FLEET_AGENTS, sorted(agents & FLEET_AGENTS)
+
+
+def test_ctrl_c_during_start_up_stops_without_starting_the_fleet(tmp_path: Path) -> None:
+    """Ctrl-C while HiveBoard is still starting: no banner claiming it runs, no fleet, exit 0."""
+    env = _env(DEMO_PORT=str(_free_port()), DEMO_DATA_DIR=str(tmp_path / "demo-data"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "demo.run"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    first = proc.stdout.readline()
+    assert first.startswith("starting HiveBoard"), first
+    proc.send_signal(signal.SIGINT)  # the server is still importing and migrating
+    rest, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, rest
+    assert "HiveBoard demo is running" not in rest, rest
+    assert "[fleet]" not in rest and "Traceback" not in rest, rest
+    assert rest.rstrip().endswith("stopped."), rest
