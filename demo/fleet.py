@@ -134,7 +134,7 @@ class OutreachSupervisor:
         self.proc: subprocess.Popen[bytes] | None = None
         self.lock = threading.Lock()
 
-    def _spawn(self, crash_after: float) -> subprocess.Popen[bytes]:
+    def _spawn(self, crash_after: float, life: int) -> subprocess.Popen[bytes]:
         env = dict(os.environ)
         # The key goes through the environment, not argv, so `ps` does not show it.
         env["HIVELOOP_API_KEY"] = self.args.api_key
@@ -152,6 +152,8 @@ class OutreachSupervisor:
             str(self.args.seed),
             "--crash-after",
             str(crash_after),
+            "--life",
+            str(life),
         ]
         return subprocess.Popen(command, cwd=ROOT, env=env)
 
@@ -165,7 +167,7 @@ class OutreachSupervisor:
             with self.lock:
                 if clock.stop_event.is_set():  # a stop that raced the loop condition
                     return
-                self.proc = self._spawn(crash_after)
+                self.proc = self._spawn(crash_after, life)
             while self.proc.poll() is None:
                 if clock.stop_event.wait(0.2):
                     return

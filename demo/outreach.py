@@ -31,7 +31,12 @@ class SmtpRejected(Exception):
     """The mail relay refused the message (greylisting); retried."""
 
 
-def run(world: World, crash_after: float) -> None:
+# Leads each start of the process takes: a restart moves on to new leads instead of
+# emailing the previous life's again (one life sends at most ~45 at 300 simulated seconds).
+LEADS_PER_LIFE = 100
+
+
+def run(world: World, crash_after: float, life: int = 1) -> None:
     """Send outreach emails until ``crash_after`` simulated seconds, then die between tasks."""
     clock = world.clock
     agent = world.hb.agent(
@@ -42,7 +47,7 @@ def run(world: World, crash_after: float) -> None:
         stuck_threshold=clock.threshold(20),
     )
     rng = world.rng(f"email-outreach-{os.getpid()}")
-    n = 0
+    n = (life - 1) * LEADS_PER_LIFE
     while True:
         if clock.sim_elapsed() >= crash_after:
             hiveloop.flush(timeout=3)
@@ -81,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--speed", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--crash-after", type=float, default=20.0, help="simulated seconds")
+    parser.add_argument("--life", type=int, default=1, help="1 for the first start, then 2, ...")
     args = parser.parse_args(argv)
     clock = Clock(args.speed)
     signal.signal(signal.SIGTERM, lambda *_: clock.stop())
@@ -92,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         flush_interval=1.0,
     )
     try:
-        run(World(hb, clock, args.seed), args.crash_after)
+        run(World(hb, clock, args.seed), args.crash_after, args.life)
     except DemoStopped:
         pass
     finally:

@@ -247,3 +247,27 @@ def test_ctrl_c_during_start_up_stops_without_starting_the_fleet(tmp_path: Path)
     assert "HiveBoard demo is running" not in rest, rest
     assert "[fleet]" not in rest and "Traceback" not in rest, rest
     assert rest.rstrip().endswith("stopped."), rest
+
+
+def test_restarted_outreach_agent_moves_on_to_new_leads(server: tuple[str, str]) -> None:
+    """email-outreach dies and is restarted; the new process must not email the same leads.
+
+    At speed 100 the first life ends after 0.2 s and the restart comes 18 s later (the
+    offline threshold's floor plus a margin), so 25 s hold two lives.
+    """
+    base, key = server
+    fleet = subprocess.run(
+        [*FLEET, "--endpoint", base, "--speed", "100", "--duration", "25"],
+        cwd=ROOT,
+        env=_env(HIVELOOP_API_KEY=key),
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert fleet.returncode == 0, fleet.stderr
+    runs = Api(base, key).get("/v1/tasks", agent="email-outreach", limit=200)["items"]
+    runs = [r for r in runs if r["agent_id"] == "email-outreach"]
+    lives = {r["task_run_id"].split("-")[0] for r in runs}  # one run-id prefix per process
+    assert len(lives) >= 2, fleet.stdout
+    task_ids = [r["task_id"] for r in runs]
+    assert len(task_ids) == len(set(task_ids)), sorted(task_ids)
