@@ -5,13 +5,16 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from hbtest import T0, TenantKeys, agent, body, ev, ingest, llm, rows
 from hiveboard.derive.status import agent_status
 from hiveboard.detector import Detector
+from hiveboard.storage import sql
 from hiveboard.storage.sql import SqlStorage
 from hiveboard.storage.tables import (
     actions,
     agent_status_transitions,
+    api_keys,
     approvals,
     events,
     issues,
@@ -30,12 +33,32 @@ def test_api_key_is_stored_hashed_and_authenticates(storage: SqlStorage) -> None
     t = storage.create_tenant("t")
     key, secret = storage.create_api_key(t.id, "live", name="ci")
     assert secret.startswith("hb_live_") and key.prefix in secret
-    assert secret not in str(
-        rows(storage, __import__("hiveboard.storage.tables").storage.tables.api_keys)
-    )
+    assert secret not in str(rows(storage, api_keys))
     found = storage.authenticate_api_key(secret)
     assert found is not None and found.tenant_id == t.id and found.can_ingest
     assert storage.authenticate_api_key(secret + "x") is None
+
+
+def test_key_use_is_recorded_at_most_once_a_minute(
+    storage: SqlStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Settings shows when a key was last used: written on use, but not on every request."""
+    monkeypatch.setattr(sql, "KEY_CACHE_SECONDS", 0.0)  # every call reads the database
+    t = storage.create_tenant("t")
+    key, secret = storage.create_api_key(t.id, "live")
+    assert storage.list_api_keys(t.id)[0].last_used_at is None
+
+    storage.authenticate_api_key(secret)
+    first = storage.list_api_keys(t.id)[0].last_used_at
+    assert first is not None
+    storage.authenticate_api_key(secret)
+    assert storage.list_api_keys(t.id)[0].last_used_at == first  # within the minute
+
+    earlier = first - timedelta(minutes=2)
+    with storage.write_tx() as conn:
+        conn.execute(api_keys.update().where(api_keys.c.id == key.id).values(last_used_at=earlier))
+    storage.authenticate_api_key(secret)
+    assert storage.list_api_keys(t.id)[0].last_used_at >= first
 
 
 def test_revoked_key_is_reported_revoked(storage: SqlStorage) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import secrets
 import threading
 import time
@@ -21,12 +22,13 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection, Engine, delete, func, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from hiveboard.derive.cost import PriceOverride
 from hiveboard.derive.status import StatusDecision
@@ -53,9 +55,15 @@ INGEST_WRITER_THREADS = {Backend.SQLITE: 1, Backend.POSTGRESQL: 2}
 """Group-commit writers per process: SQLite has one writer anyway; on PostgreSQL a second
 thread builds its group while the first waits on the database."""
 
+logger = logging.getLogger(__name__)
+
 KEY_CACHE_SECONDS = 5.0
 """How long a key lookup is cached per process; bounds how late a revocation made by
 *another* process takes effect here (revocations in this process apply at once)."""
+
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+"""A key's ``last_used_at`` is written at most this often: enough to tell a key in use
+from an idle one before revoking it, without a write per request."""
 
 _hasher = PasswordHasher()
 
@@ -197,10 +205,32 @@ class SqlStorage:
         with self.engine.connect() as conn:
             row = conn.execute(select(api_keys).where(api_keys.c.key_hash == digest)).first()
         key = _key(row) if row is not None else None
+        if key is not None and key.revoked_at is None:
+            self._note_use(key)
         if len(self._key_cache) > 10_000:
             self._key_cache.clear()
         self._key_cache[digest] = (time.monotonic(), key)
         return key
+
+    def _note_use(self, key: ApiKey) -> None:
+        """Record that ``key`` was used, once per ``LAST_USED_RESOLUTION`` (checked again
+        in the statement, so processes sharing the database write it once between them)."""
+        now = _now()
+        stale = now - LAST_USED_RESOLUTION
+        if key.last_used_at is not None and key.last_used_at > stale:
+            return
+        try:
+            with self.write_tx() as conn:
+                conn.execute(
+                    update(api_keys)
+                    .where(
+                        api_keys.c.id == key.id,
+                        api_keys.c.last_used_at.is_(None) | (api_keys.c.last_used_at <= stale),
+                    )
+                    .values(last_used_at=now)
+                )
+        except SQLAlchemyError:  # a bookkeeping write: never the reason a request fails
+            logger.warning("could not record the use of API key %s", key.prefix, exc_info=True)
 
     def create_user(self, tenant_id: str, email: str, password: str, role: str) -> User:
         if role not in ROLES:
