@@ -11,6 +11,7 @@ in their caption.
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -179,3 +180,18 @@ def test_cost_charts_mark_the_buckets_with_unpriced_calls(new_page: Any, server:
     assert set(_marks(page, "cost").values()) == {1}
     fleet_caption = page.locator("figure[data-chart=cost] figcaption [data-unknown-cost]")
     assert fleet_caption.get_attribute("data-unknown-cost") == "1"
+
+
+def test_a_cost_axis_of_fractions_of_a_cent_labels_its_ticks_apart(
+    new_page: Any, server: Server
+) -> None:
+    """An agent spending $0.0003 a day: the axis must not read "0, 0, 0"."""
+    page = new_page()
+    key = _own_tenant(server, page)
+    _send(page, key, "frugal-agent", _call("gpt-4o", cost=0.0001), _call("gpt-4o", cost=0.0002))
+    page.goto("/agents/frugal-agent")
+    figure = page.locator("figure[data-chart=agent-cost]")
+    expect(figure).to_have_attribute("data-y-ticks", re.compile(r"\d"), timeout=5000)
+    ticks = figure.get_attribute("data-y-ticks").split()
+    assert len(ticks) >= 2 and len(set(ticks)) == len(ticks), ticks
+    assert any(float(t) > 0 for t in ticks), ticks

@@ -34,6 +34,16 @@
     return span > 2 * 86400 ? iso.slice(5, 10) : iso.slice(11, 16);
   }
 
+  /* Y-axis labels with enough digits to tell ticks apart: uPlot's default rounds a cost
+     axis of fractions of a cent to "0, 0, 0". */
+  function amountLabel(v) {
+    var a = Math.abs(v);
+    if (a === 0) { return "0"; }
+    if (a >= 1e6) { return String(Number((v / 1e6).toPrecision(3))) + "M"; }
+    if (a >= 1e3) { return String(Number((v / 1e3).toPrecision(3))) + "k"; }
+    return String(Number(v.toPrecision(3)));
+  }
+
   function unknownCounts(spec, cols) {
     if (spec[0][0] !== "cost_usd") { return null; }
     for (var i = 0; i < UNKNOWN.length; i++) {
@@ -86,7 +96,11 @@
     var chart = new window.uPlot({
       width: Math.max(200, box.clientWidth), height: 150, series: series,
       legend: { show: false }, cursor: { drag: { x: false, y: false } },
-      axes: [xAxis, Object.assign({ size: 50 }, axis)],
+      axes: [xAxis, Object.assign({ size: 50, values: function (u, ticks) {
+        var labels = ticks.map(amountLabel);
+        figure.dataset.yTicks = labels.join(" ");  // what was drawn, for tests and tools
+        return labels;
+      } }, axis)],
       scales: { x: { time: true } },
       hooks: unknown ? { draw: [function (u) { markUnknown(u, cols.t, unknown); }] } : {}
     }, data, box);
